@@ -1,0 +1,179 @@
+"""`booty serve | check-config | send-test-event`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import httpx
+import sentry_sdk
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
+
+from booty.config import SECRET_ENV, BootySettings, load_booty_settings
+from middleware.lifespan import init_sentry
+from middleware.settings import (
+    ConfigError,
+    SentryConfig,
+    load_sentry_config,
+    parse_dsn,
+    redact_dsn,
+)
+
+EX_OK = 0
+EX_FAILURE = 1
+EX_CONFIG = 78  # sysexits.h; uvicorn's own 3 also means "port busy"
+
+
+def _load() -> tuple[SentryConfig, BootySettings, list[str]]:
+    """Validate everything the service validates at startup; ConfigError if it would refuse."""
+    problems: list[ConfigError] = []
+    try:
+        sentry = load_sentry_config()
+    except ConfigError as exc:
+        problems.append(exc)
+    try:
+        booty, booty_problems = load_booty_settings()
+    except ConfigError as exc:
+        problems.append(exc)
+    if problems:
+        raise ConfigError([p for exc in problems for p in exc.problems])
+    warnings = sentry.warnings() + [f"invalid configuration: {p}" for p in booty_problems]
+    return sentry, booty, warnings
+
+
+def _refuse(exc: ConfigError) -> int:
+    for problem in exc.problems:
+        print(f"booty: configuration error: {problem}", file=sys.stderr)
+    print("booty: refusing to start (exit 78)", file=sys.stderr)
+    return EX_CONFIG
+
+
+def serve(host: str, port: int) -> int:
+    try:
+        _load()
+    except ConfigError as exc:
+        return _refuse(exc)
+    import uvicorn
+
+    uvicorn.run("booty.main:app", host=host, port=port, proxy_headers=False)
+    return EX_OK
+
+
+def check_config() -> int:
+    try:
+        sentry, booty, warnings = _load()
+    except ConfigError as exc:
+        print("sentry: refused")
+        return _refuse(exc)
+    s = sentry.settings
+    for line in warnings:
+        print(f"warning: {line}")
+    print(f"environment: {s.environment}")
+    print(f"release: {s.release or '(none)'}")
+    print(f"dsn: {redact_dsn(s.dsn_value)}")
+    print(f"sample_rate: {s.sample_rate}")
+    print(f"traces_sample_rate: {s.traces_sample_rate}")
+    print(f"profiles_sample_rate: {s.profiles_sample_rate}")
+    print(f"send_default_pii: {str(s.send_default_pii).lower()}")
+    print(f"shutdown_timeout: {s.shutdown_timeout}")
+    print(f"storm_limit: {s.storm_limit} per {s.storm_window}s")
+    print(f"github_api_url: {booty.github_api_url}")
+    print(f"llm_api_url: {booty.llm_api_url or '(none)'}")
+    print(f"llm_model: {booty.llm_model}")
+    print(f"db_path: {booty.booty_db_path}")
+    print(f"workers: {booty.booty_workers}")
+    for name in SECRET_ENV:
+        value = getattr(booty, name.lower())
+        print(f"{name.lower()}: {'set' if value is not None else '(unset)'}")
+    print(f"sentry: {sentry.mode}")
+    return EX_OK
+
+
+class _Keep(Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.envelopes: list[Envelope] = []
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        self.envelopes.append(envelope)
+
+
+def send_test_event() -> int:
+    try:
+        sentry, _, _ = _load()
+    except ConfigError as exc:
+        return _refuse(exc)
+    dsn = sentry.settings.dsn_value
+    if dsn is None:
+        print("booty: not sent: no DSN configured (set SENTRY_DSN)", file=sys.stderr)
+        return EX_FAILURE
+    # The sdk's transport is asynchronous and never reports the answer, so the
+    # event is built by a real client and posted here, synchronously.
+    keep = _Keep()
+    previous = sentry_sdk.get_global_scope().client
+    client = init_sentry(sentry, secret_env=SECRET_ENV, transport=keep)
+    try:
+        try:
+            raise RuntimeError("Sentry test event from booty send-test-event")
+        except RuntimeError as exc:
+            event_id = sentry_sdk.capture_exception(exc)
+    finally:
+        client.close(timeout=0)
+        sentry_sdk.get_global_scope().set_client(previous)
+    if event_id is None or not keep.envelopes:
+        print("booty: not sent: the event was dropped before sending", file=sys.stderr)
+        return EX_FAILURE
+    return _post(dsn, keep.envelopes[0], event_id, sentry.settings.shutdown_timeout)
+
+
+def _post(dsn: str, envelope: Envelope, event_id: str, timeout: float) -> int:
+    auth = parse_dsn(dsn).to_auth(client="booty-send-test-event")
+    headers = {
+        "Content-Type": "application/x-sentry-envelope",
+        "X-Sentry-Auth": auth.to_header(),
+    }
+    try:
+        response = httpx.post(
+            auth.get_api_url(), content=envelope.serialize(), headers=headers, timeout=timeout
+        )
+    except httpx.TimeoutException:
+        print(f"booty: not sent: unreachable (no answer within {timeout}s)", file=sys.stderr)
+        return EX_FAILURE
+    except httpx.TransportError as exc:
+        print(f"booty: not sent: unreachable ({type(exc).__name__})", file=sys.stderr)
+        return EX_FAILURE
+    if response.status_code == 429:
+        retry = response.headers.get("retry-after", "unknown")
+        print(f"booty: not sent: rate-limited (Retry-After: {retry})", file=sys.stderr)
+        return EX_FAILURE
+    if not response.is_success:
+        reason = response.headers.get("x-sentry-error", "")[:200]
+        print(
+            f"booty: not sent: rejected with HTTP {response.status_code} {reason}".rstrip(),
+            file=sys.stderr,
+        )
+        return EX_FAILURE
+    print(event_id)
+    return EX_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="booty")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="validate the configuration, then run")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    commands.add_parser("check-config", help="validate and print the resolved settings")
+    commands.add_parser("send-test-event", help="send one event to the configured DSN")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.host, args.port)
+    if args.command == "check-config":
+        return check_config()
+    return send_test_event()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

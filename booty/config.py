@@ -1,0 +1,60 @@
+"""Booty's own settings: GitHub, the LLM, the job database, the internal token."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from middleware.settings import Problem, is_production, load_settings
+
+# Environment variables whose exact values the scrubber removes from every event.
+SECRET_ENV = ("GITHUB_TOKEN", "LLM_API_KEY", "GITHUB_WEBHOOK_SECRET", "BOOTY_INTERNAL_TOKEN")
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")) or "@" in value.split("/")[2]:
+        raise ValueError("must be an http(s) URL without credentials")
+    return value
+
+
+class BootySettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=False, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    github_webhook_secret: SecretStr | None = None
+    github_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    llm_api_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    booty_db_path: Path = Path("booty.db")
+    booty_workers: Annotated[int, Field(ge=1, le=64)] = 1
+    booty_shutdown_grace: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
+    booty_internal_token: SecretStr | None = None
+
+    @field_validator("github_api_url", "llm_api_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("llm_model")
+    @classmethod
+    def _check_model(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 200:
+            raise ValueError("must be a model name of 1 to 200 characters")
+        return value
+
+
+def load_booty_settings() -> tuple[BootySettings, list[Problem]]:
+    """Booty's settings under the same policy as Sentry's: refuse in production."""
+    production = is_production(os.environ.get("SENTRY_ENVIRONMENT"))
+    return load_settings(BootySettings, production=production)

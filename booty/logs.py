@@ -1,0 +1,43 @@
+"""Logging for `booty serve` and a plain `uvicorn booty.main:app` alike.
+
+uvicorn configures only its own loggers, so without this the lifespan's
+warnings (and the "Sentry disabled" line) would never reach the operator.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+from middleware import RequestIdFilter
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s [request_id=%(request_id)s] %(message)s"
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever sys.stderr is at the time of the record."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def configure_logging() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(logging.Formatter(FORMAT))
+        root.addHandler(handler)
+    for name in ("booty", "middleware"):
+        named = logging.getLogger(name)
+        if named.level == logging.NOTSET:
+            named.setLevel(logging.INFO)

@@ -1,0 +1,68 @@
+"""`app`, built by create_app()."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sentry_sdk.transport import Transport
+from starlette.exceptions import HTTPException
+
+from booty.config import SECRET_ENV, BootySettings, load_booty_settings
+from booty.logs import configure_logging
+from middleware import SentryLifespan, instrument
+from middleware.settings import is_production
+
+logger = logging.getLogger("booty.main")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    settings, problems = load_booty_settings()
+    for problem in problems:
+        logger.warning("invalid configuration: %s", problem)
+    yield {
+        "settings": settings,
+        "production": is_production(os.environ.get("SENTRY_ENVIRONMENT")),
+    }
+
+
+def _internal_allowed(request: Request) -> bool:
+    settings: BootySettings = request.state.settings
+    token = settings.booty_internal_token
+    if token is None:
+        return not request.state.production
+    given = request.headers.get("authorization", "")
+    expected = f"Bearer {token.get_secret_value()}"
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
+    """Build Booty. `sentry_transport` replaces the sdk's HTTP transport (tests)."""
+    configure_logging()
+    app = FastAPI(
+        title="Booty",
+        lifespan=SentryLifespan(_lifespan, secret_env=SECRET_ENV, transport=sentry_transport),
+    )
+    instrument(app)
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/internal/sentry-test", include_in_schema=False)
+    async def sentry_test(request: Request) -> None:
+        if not _internal_allowed(request):
+            raise HTTPException(status_code=404)
+        raise RuntimeError("Sentry test error")
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,170 @@
+"""The lifespan plugin: validate the environment, initialise sentry-sdk, flush."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import sentry_sdk
+from sentry_sdk.client import BaseClient
+from sentry_sdk.integrations.logging import ignore_logger
+from sentry_sdk.transport import Transport
+
+from middleware.capture import logging_integration
+from middleware.scrubbing import Scrubber
+from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
+
+logger = logging.getLogger("middleware.sentry")
+
+AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+
+DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
+
+
+def secret_values(secret_env: Iterable[str], dsn: str | None) -> list[str]:
+    """The exact values of the process's own secrets, for the scrubber."""
+    values = [os.environ.get(name, "") for name in secret_env]
+    if dsn:
+        parsed = parse_dsn(dsn)
+        values += [parsed.public_key, parsed.secret_key or ""]
+    return [v for v in values if v]
+
+
+def init_sentry(
+    config: SentryConfig,
+    *,
+    secret_env: Iterable[str] = (),
+    transport: Transport | None = None,
+) -> BaseClient:
+    """Initialise the sdk from validated settings and return the client."""
+    settings = config.settings
+    dsn = settings.dsn_value
+    scrubber = Scrubber(
+        secrets=secret_values(secret_env, dsn), send_default_pii=settings.send_default_pii
+    )
+    options: dict[str, Any] = {
+        "dsn": dsn,
+        "environment": settings.environment,
+        "release": settings.release,
+        "sample_rate": settings.sample_rate,
+        # None, not 0.0: with a rate the sdk builds an unsampled transaction per request.
+        "traces_sample_rate": settings.traces_sample_rate or None,
+        "shutdown_timeout": settings.shutdown_timeout,
+        "spotlight": settings.spotlight,
+        # Starlette/FastAPI integrations patch Starlette.__call__ and cost a transaction
+        # per request even at traces 0; RequestContextMiddleware does their work.
+        "auto_enabling_integrations": False,
+        "integrations": [logging_integration()],
+        "event_scrubber": scrubber.event_scrubber,
+        "before_send": scrubber.before_send,
+        "before_send_transaction": scrubber.before_send_transaction,
+        "before_breadcrumb": scrubber.before_breadcrumb,
+        "transport": transport,
+    }
+    with warnings.catch_warnings():
+        # send_default_pii is deprecated in favour of data_collection, but
+        # data_collection disables the EventScrubber we build on.
+        warnings.filterwarnings("ignore", "The send_default_pii option", DeprecationWarning)
+        if settings.send_default_pii:
+            options["send_default_pii"] = True
+        sentry_sdk.init(**options)
+    # uvicorn logs "Exception in ASGI application" for every error the request
+    # middleware already captured; building that second event costs ~1 ms.
+    ignore_logger("uvicorn.error")
+    client = sentry_sdk.get_client()
+    # With release=None the sdk guesses one (git rev-parse HEAD, CIRCLE_SHA1, ...).
+    # Release is exactly SENTRY_RELEASE or absent, so the guess is discarded.
+    client.options["release"] = settings.release
+    return client
+
+
+@dataclass
+class _Owner:
+    client: BaseClient
+    previous: BaseClient | None
+    refs: int = 1
+
+
+_owner: _Owner | None = None
+_disabled_logged = False
+
+
+def _acquire(config: SentryConfig, secret_env: Iterable[str], transport: Transport | None) -> None:
+    global _owner
+    if _owner is not None:
+        _owner.refs += 1
+        return
+    previous = sentry_sdk.get_global_scope().client
+    client = init_sentry(config, secret_env=secret_env, transport=transport)
+    _owner = _Owner(client, previous)
+
+
+async def _release(shutdown_timeout: float) -> None:
+    global _owner
+    owner = _owner
+    if owner is None:
+        return
+    owner.refs -= 1
+    if owner.refs:
+        return
+    _owner = None
+    # Under uvicorn SIGTERM skips the sdk's atexit flush, so flush here, off the loop.
+    await anyio.to_thread.run_sync(owner.client.close, shutdown_timeout)
+    sentry_sdk.get_global_scope().set_client(owner.previous)
+
+
+def _log_config(config: SentryConfig) -> None:
+    global _disabled_logged
+    for line in config.warnings():
+        logger.warning("%s", line)
+    if config.mode == "disabled" and not _disabled_logged:
+        _disabled_logged = True
+        logger.info(DISABLED_MESSAGE, config.settings.environment)
+
+
+class SentryLifespan:
+    """Wrap an app's lifespan: Sentry starts first and flushes last.
+
+    `secret_env` names environment variables whose exact values must never
+    leave the process (tokens, webhook secrets); the DSN key is always added.
+    """
+
+    def __init__(
+        self,
+        app_lifespan: AppLifespan | None = None,
+        *,
+        secret_env: Iterable[str] = (),
+        transport: Transport | None = None,
+    ) -> None:
+        self.app_lifespan = app_lifespan
+        self.secret_env = tuple(secret_env)
+        self.transport = transport
+
+    def __call__(self, app: Any) -> AbstractAsyncContextManager[Any]:
+        return self._lifespan(app)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
+        config = load_sentry_config()
+        _log_config(config)
+        enabled = config.mode == "enabled"
+        if enabled:
+            _acquire(config, self.secret_env, self.transport)
+        try:
+            # The app's own startup runs in a scope of its own, so tags it sets
+            # never leak into the requests that fork from the process scope.
+            with sentry_sdk.isolation_scope():
+                if self.app_lifespan is None:
+                    yield None
+                else:
+                    async with self.app_lifespan(app) as state:
+                        yield state
+        finally:
+            if enabled:
+                await _release(config.settings.shutdown_timeout)

@@ -1,0 +1,143 @@
+"""Request ID + one isolated Sentry scope per request, exactly-once capture."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlunsplit
+
+import sentry_sdk
+from sentry_sdk.integrations._wsgi_common import _filter_headers
+from sentry_sdk.types import Event, Hint
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from middleware.capture import capture_unhandled, flush_deferred_logs
+from middleware.context import RequestState, _current, is_valid_request_id
+
+logger = logging.getLogger("middleware.request")
+
+MECHANISM = "asgi.request_context"
+
+
+def _new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        header_name: str = "X-Request-ID",
+        generator: Callable[[], str] = _new_request_id,
+        validator: Callable[[str], bool] = is_valid_request_id,
+    ) -> None:
+        self.app = app
+        self.header_name = header_name
+        self.header_key = header_name.lower().encode("latin-1")
+        self.generator = generator
+        self.validator = validator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        request_id = self._request_id(scope)
+        state = RequestState(request_id)
+        token = _current.set(state)
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                MutableHeaders(scope=message)[self.header_name] = request_id
+            await send(message)
+
+        try:
+            with sentry_sdk.isolation_scope() as sentry_scope:
+                sentry_scope.set_tag("request_id", request_id)
+                if sentry_scope.get_client().is_active():
+                    sentry_scope.add_breadcrumb(
+                        category="request", message=f"{scope.get('method', 'WS')} {scope['path']}"
+                    )
+                    sentry_scope.add_event_processor(_request_data(scope))
+                exc: BaseException | None = None
+                try:
+                    await self.app(scope, receive, send_wrapper)
+                except Exception as error:
+                    exc = error
+                    event_id = capture_unhandled(error, MECHANISM)
+                    if not response_started and scope["type"] == "http":
+                        await _send_500(send_wrapper, request_id, event_id)
+                    raise
+                finally:
+                    flush_deferred_logs(state, exc)
+        finally:
+            _current.reset(token)
+
+    def _request_id(self, scope: Scope) -> str:
+        for key, value in scope["headers"]:
+            if key == self.header_key:
+                candidate: str = value.decode("latin-1")
+                if self.validator(candidate):
+                    return candidate
+                new = self.generator()
+                # Never reflect the raw value: it may be an injection attempt.
+                logger.warning("invalid %s header replaced with %s", self.header_name, new)
+                return new
+        return self.generator()
+
+
+async def _send_500(send: Send, request_id: str, event_id: str | None) -> None:
+    payload: dict[str, str] = {"detail": "Internal Server Error", "request_id": request_id}
+    if event_id is not None:
+        payload["event_id"] = event_id
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _request_data(scope: Scope) -> Callable[[Event, Hint], Event]:
+    """An event processor that adds request data only when an event is built."""
+
+    def processor(event: Event, hint: Hint) -> Event:
+        headers: dict[str, str] = {}
+        for key, value in scope["headers"]:
+            name = key.decode("latin-1")
+            text = value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {text}" if name in headers else text
+        host = headers.get("host") or _server(scope)
+        scheme = scope.get("scheme", "http")
+        request: dict[str, Any] = {
+            "method": scope.get("method", "GET"),
+            "url": urlunsplit((scheme, host, scope.get("root_path", "") + scope["path"], "", "")),
+            "query_string": scope.get("query_string", b"").decode("latin-1"),
+            "headers": _filter_headers(headers, use_annotated_value=False),
+        }
+        event.setdefault("request", request)
+        return event
+
+    return processor
+
+
+def _server(scope: Scope) -> str:
+    server = scope.get("server")
+    if not server:
+        return "localhost"
+    host, port = server[0], server[1]
+    return host if port in (None, 80, 443) else f"{host}:{port}"

@@ -137,7 +137,7 @@ async def test_invalid_request_id_is_replaced_and_never_reflected(
     incoming: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with running(fastapi_app()) as client:
-        response = await client.get("/ok", headers={"X-Request-ID": incoming.encode()})
+        response = await client.get("/ok", headers={b"X-Request-ID": incoming.encode()})
     new = response.headers["x-request-id"]
     assert new != incoming
     assert len(new) == 32 and int(new, 16) >= 0

@@ -195,9 +195,13 @@ def load_settings(cls: type[S], *, production: bool) -> tuple[S, list[Problem]]:
 
 
 def suggest_variable(name: str, known: frozenset[str]) -> str | None:
-    prefixes = [k for k in known if name.startswith(k)]
-    if prefixes:
-        return max(prefixes, key=len)
+    """SENTRY_ENV -> SENTRY_ENVIRONMENT, SENTRY_DSN_BACKEND -> SENTRY_DSN, else the closest."""
+    longer = [k for k in known if k.startswith(name)]
+    if longer:
+        return min(longer, key=len)
+    shorter = [k for k in known if name.startswith(k)]
+    if shorter:
+        return max(shorter, key=len)
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return close[0] if close else None
 

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import EnvelopeServer
+
+BOOTY = str(Path(sys.executable).parent / "booty")
+UVICORN = str(Path(sys.executable).parent / "uvicorn")
+DSN_PUBLIC = "publickey0123456789abcdef"
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BOOTY, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ)
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_exits_78_on_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    result = run("serve", "--port", str(free_port()))
+    assert result.returncode == 78
+    assert "SENTRY_DSN" in result.stderr
+    assert "Uvicorn running" not in result.stderr
+
+
+def test_serve_exits_78_on_an_invalid_booty_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    monkeypatch.setenv("SENTRY_DSN", f"https://{DSN_PUBLIC}@sentry.invalid/1")
+    monkeypatch.setenv("BOOTY_WORKERS", "many")
+    result = run("serve", "--port", str(free_port()))
+    assert result.returncode == 78
+    assert "BOOTY_WORKERS" in result.stderr
+    assert DSN_PUBLIC not in result.stderr + result.stdout
+
+
+def test_check_config_prints_the_resolved_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_DSN", f"https://{DSN_PUBLIC}:s3cr3tpart@o1.example.com/5")
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "staging")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_notprinted0123456789")
+    result = run("check-config")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "environment: staging" in out
+    assert "release: (none)" in out
+    assert "dsn: https://[Filtered]@o1.example.com/5" in out
+    assert "traces_sample_rate: 0.0" in out
+    assert "github_token: set" in out
+    assert "sentry: enabled" in out
+    for secret in (DSN_PUBLIC, "s3cr3tpart", "ghp_notprinted"):
+        assert secret not in out + result.stderr
+
+
+def test_check_config_without_dsn_says_disabled() -> None:
+    result = run("check-config")
+    assert result.returncode == 0
+    assert "sentry: disabled" in result.stdout
+    assert "environment: development" in result.stdout
+
+
+def test_check_config_refuses_production_without_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "Production")
+    monkeypatch.setenv("SENTRY_RELEASE", "b" * 40)
+    result = run("check-config")
+    assert result.returncode == 78
+    assert "sentry: refused" in result.stdout
+    assert "SENTRY_DSN" in result.stderr
+
+
+def test_check_config_warns_about_typos_but_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_ENV", "production")
+    result = run("check-config")
+    assert result.returncode == 0
+    assert "SENTRY_ENV is ignored; did you mean SENTRY_ENVIRONMENT?" in result.stdout
+
+
+def test_send_test_event_delivers_and_prints_the_event_id(
+    monkeypatch: pytest.MonkeyPatch, envelope_server: EnvelopeServer
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", envelope_server.dsn)
+    monkeypatch.setenv("SENTRY_RELEASE", "c" * 40)
+    result = run("send-test-event")
+    assert result.returncode == 0, result.stderr
+    (event,) = envelope_server.events
+    assert result.stdout.strip() == event["event_id"]
+    assert event["release"] == "c" * 40
+    assert event["environment"] == "development"
+    (auth,) = {h["X-Sentry-Auth"] for h in envelope_server.headers}
+    assert "sentry_key=publickey0123456789abcdef" in auth
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "reason"),
+    [
+        (429, {"Retry-After": "60"}, "rate-limited (Retry-After: 60)"),
+        (403, {"X-Sentry-Error": "project disabled"}, "rejected with HTTP 403 project disabled"),
+        (500, {}, "rejected with HTTP 500"),
+    ],
+)
+def test_send_test_event_reports_why_it_was_not_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+    envelope_server: EnvelopeServer,
+    status: int,
+    headers: dict[str, str],
+    reason: str,
+) -> None:
+    envelope_server.status = status
+    envelope_server.response_headers = headers
+    monkeypatch.setenv("SENTRY_DSN", envelope_server.dsn)
+    result = run("send-test-event")
+    assert result.returncode == 1
+    assert reason in result.stderr
+    assert len(envelope_server.bodies) == 1
+
+
+def test_send_test_event_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_DSN", f"http://{DSN_PUBLIC}@127.0.0.1:{free_port()}/1")
+    monkeypatch.setenv("SENTRY_SHUTDOWN_TIMEOUT", "1")
+    result = run("send-test-event", timeout=15)
+    assert result.returncode == 1
+    assert "unreachable" in result.stderr
+    assert DSN_PUBLIC not in result.stderr
+
+
+def test_send_test_event_without_dsn() -> None:
+    result = run("send-test-event")
+    assert result.returncode == 1
+    assert "no DSN" in result.stderr
+
+
+@contextmanager
+def server(command: list[str], port: int) -> Iterator[list[str]]:
+    """Run a server until it answers /health; on exit, the list holds its whole output."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server never answered /health")
+        yield output
+    finally:
+        process.terminate()
+        output.append(process.communicate(timeout=10)[0])
+
+
+@pytest.mark.parametrize("how", ["booty serve", "uvicorn"])
+def test_service_starts_and_logs_reach_the_operator(how: str, tmp_path: Path) -> None:
+    port = free_port()
+    if how == "uvicorn":
+        command = [UVICORN, "booty.main:app", "--port", str(port)]
+    else:
+        command = [BOOTY, "serve", "--port", str(port)]
+    with server(command, port) as output:
+        request_id = "operator-check-1"
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/health", headers={"X-Request-ID": request_id}
+        )
+        assert response.headers["x-request-id"] == request_id
+    assert (
+        "".join(output).count("Sentry disabled — no DSN configured (environment=development)") == 1
+    )

@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sentry_sdk
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+import middleware.lifespan
+from middleware import ConfigError, SentryLifespan, instrument
+from tests.conftest import CapturingTransport, EnvelopeServer
+
+AppLifespan = Any
+
+
+def build_app(
+    transport: CapturingTransport | None = None, app_lifespan: AppLifespan = None
+) -> Starlette:
+    async def boom(request: Request) -> JSONResponse:
+        raise RuntimeError("boom")
+
+    async def unavailable(request: Request) -> JSONResponse:
+        raise HTTPException(status_code=503, detail="down for maintenance")
+
+    async def ok(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    app = Starlette(
+        routes=[Route("/boom", boom), Route("/unavailable", unavailable), Route("/ok", ok)],
+        lifespan=SentryLifespan(app_lifespan, transport=transport),
+    )
+    instrument(app)
+    return app
+
+
+@asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.fixture
+def git_checkout(tmp_path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t"]
+    commit = ["commit", "-q", "--allow-empty", "-m", "x"]
+    subprocess.run(["git", "-C", str(tmp_path), *identity, *commit], check=True)
+    return tmp_path
+
+
+async def test_release_is_never_guessed_from_git_or_ci(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, git_checkout: Path
+) -> None:
+    monkeypatch.chdir(git_checkout)
+    monkeypatch.setenv("CIRCLE_SHA1", "f" * 40)
+    async with running(build_app(capture)) as client:
+        await client.get("/boom")
+    assert len(capture.events) == 1
+    assert "release" not in capture.events[0]
+
+
+async def test_release_and_environment_are_exactly_the_configured_ones(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_RELEASE", "a" * 40)
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "staging")
+    async with running(build_app(capture)) as client:
+        await client.get("/boom")
+    (event,) = capture.events
+    assert event["release"] == "a" * 40
+    assert event["environment"] == "staging"
+
+
+async def test_environment_defaults_to_development_not_the_sdks_production(
+    capture: CapturingTransport,
+) -> None:
+    async with running(build_app(capture)) as client:
+        await client.get("/boom")
+    (event,) = capture.events
+    assert event["environment"] == "development"
+
+
+async def test_empty_release_is_absent_not_empty(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_RELEASE", "")
+    async with running(build_app(capture)) as client:
+        await client.get("/boom")
+    assert "release" not in capture.events[0]
+
+
+async def test_disabled_line_is_logged_once_per_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(middleware.lifespan, "_disabled_logged", False)
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        async with running(build_app()) as client:
+            assert (await client.get("/ok")).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if "Sentry disabled" in r.getMessage()]
+    assert lines == ["Sentry disabled — no DSN configured (environment=development)"]
+
+
+async def test_production_without_dsn_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    started = False
+
+    @asynccontextmanager
+    async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal started
+        started = True
+        yield
+
+    with pytest.raises(ConfigError, match="SENTRY_DSN"):
+        async with LifespanManager(build_app(app_lifespan=app_lifespan)):
+            pass
+    assert started is False
+    assert not sentry_sdk.get_client().is_active()
+
+
+async def test_invalid_value_outside_production_warns_and_still_starts(
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("SENTRY_SAMPLE_RATE", "lots")
+    monkeypatch.setenv("SENTRY_RELEASE", "latest")
+    monkeypatch.setenv("SENTRY_ENV", "staging")
+    async with running(build_app(capture)) as client:
+        await client.get("/boom")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("SENTRY_SAMPLE_RATE" in w for w in warnings)
+    assert any("SENTRY_RELEASE" in w for w in warnings)
+    assert any("SENTRY_ENV " in w and "SENTRY_ENVIRONMENT" in w for w in warnings)
+    (event,) = capture.events  # the sample rate fell back to 1.0
+    assert "release" not in event
+
+
+async def test_no_log_line_contains_the_dsn_keys(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    envelope_server: EnvelopeServer,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    public, secret = "publickey0123456789abcdef", "secretkey0123456789abcdef"
+    monkeypatch.setenv(
+        "SENTRY_DSN", f"http://{public}:{secret}@127.0.0.1:{envelope_server.port}/42"
+    )
+    monkeypatch.setenv("SENTRY_DSN_BACKEND", f"https://{public}:{secret}@x.invalid/1")
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", f"https://{public}:{secret}@x.invalid/1")
+    async with running(build_app()) as client:
+        await client.get("/boom")
+    envelope_server.wait_for(lambda: len(envelope_server.events) == 1)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "SENTRY_TRACES_SAMPLE_RATE" in text
+    assert public not in text and secret not in text
+
+
+async def test_http_exception_5xx_is_captured_once(capture: CapturingTransport) -> None:
+    async with running(build_app(capture)) as client:
+        response = await client.get("/unavailable")
+    assert response.status_code == 503
+    assert response.text == "down for maintenance"
+    (event,) = capture.events
+    (exception,) = event["exception"]["values"]
+    assert exception["type"] == "HTTPException"
+    assert exception["mechanism"] == {"type": "asgi.http_exception", "handled": False}
+    assert event["tags"]["request_id"] == response.headers["x-request-id"]
+
+
+async def test_tags_set_during_lifespan_do_not_leak_into_requests(
+    capture: CapturingTransport,
+) -> None:
+    @asynccontextmanager
+    async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
+        sentry_sdk.set_tag("startup_only", "yes")
+        sentry_sdk.add_breadcrumb(message="starting up")
+        yield
+
+    async with running(build_app(capture, app_lifespan)) as client:
+        await client.get("/boom")
+    (event,) = capture.events
+    assert "startup_only" not in event["tags"]
+    crumbs = [c.get("message") for c in event["breadcrumbs"]["values"]]
+    assert "starting up" not in crumbs
+
+
+async def test_sentry_is_initialised_before_the_apps_own_startup(
+    capture: CapturingTransport,
+) -> None:
+    seen: list[bool] = []
+
+    @asynccontextmanager
+    async def app_lifespan(app: Starlette) -> AsyncIterator[dict[str, str]]:
+        seen.append(sentry_sdk.get_client().is_active())
+        yield {"answer": "42"}
+        seen.append(sentry_sdk.get_client().is_active())
+
+    async with running(build_app(capture, app_lifespan)):
+        pass
+    assert seen == [True, True]
+    assert not sentry_sdk.get_client().is_active()
+
+
+async def test_shutdown_flushes_after_the_apps_own_shutdown(
+    monkeypatch: pytest.MonkeyPatch, envelope_server: EnvelopeServer
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", envelope_server.dsn)
+
+    @asynccontextmanager
+    async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        sentry_sdk.capture_message("shutting down")
+
+    async with running(build_app(app_lifespan=app_lifespan)) as client:
+        await client.get("/boom")
+    # No wait: the lifespan's shutdown returned only after the flush.
+    messages = sorted(
+        e.get("message") or e["exception"]["values"][0]["value"] for e in envelope_server.events
+    )
+    assert messages == ["boom", "shutting down"]
+
+
+async def test_two_apps_in_one_process_share_one_client(capture: CapturingTransport) -> None:
+    previous = sentry_sdk.get_global_scope().client
+    first, second = build_app(capture), build_app(capture)
+    async with running(first) as client_a:
+        client = sentry_sdk.get_client()
+        async with running(second) as client_b:
+            assert sentry_sdk.get_client() is client
+            await client_b.get("/boom")
+        assert sentry_sdk.get_client() is client and client.is_active()
+        await client_a.get("/boom")
+    assert sentry_sdk.get_global_scope().client is previous
+    assert len(capture.events) == 2
+
+
+async def test_app_state_from_the_apps_lifespan_reaches_requests(
+    capture: CapturingTransport,
+) -> None:
+    @asynccontextmanager
+    async def app_lifespan(app: Starlette) -> AsyncIterator[dict[str, str]]:
+        yield {"answer": "42"}
+
+    async def answer(request: Request) -> JSONResponse:
+        return JSONResponse({"answer": request.state.answer})
+
+    app = build_app(capture, app_lifespan)
+    app.router.routes.append(Route("/answer", answer))
+    async with running(app) as client:
+        assert (await client.get("/answer")).json() == {"answer": "42"}

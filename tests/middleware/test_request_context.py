@@ -1,0 +1,434 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import sentry_sdk
+from asgi_lifespan import LifespanManager
+from fastapi import BackgroundTasks, FastAPI, HTTPException, WebSocket
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from middleware import (
+    RequestContextMiddleware,
+    RequestIdFilter,
+    SentryLifespan,
+    get_request_id,
+    instrument,
+    set_user_context,
+)
+from tests.conftest import CapturingTransport
+
+logger = logging.getLogger("tests.app")
+
+
+def fastapi_app(transport: CapturingTransport | None = None) -> FastAPI:
+    app = FastAPI(lifespan=SentryLifespan(transport=transport))
+    instrument(app)
+
+    @app.get("/ok")
+    async def ok() -> dict[str, str | None]:
+        return {"request_id": get_request_id()}
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    @app.get("/http-500")
+    async def http_500() -> None:
+        raise HTTPException(status_code=500, detail="broken")
+
+    @app.get("/http-404")
+    async def http_404() -> None:
+        raise HTTPException(status_code=404)
+
+    @app.get("/log-exception")
+    async def log_exception() -> None:
+        try:
+            raise ValueError("bad value")
+        except ValueError:
+            logger.exception("handling failed")
+            raise
+
+    @app.get("/log-error")
+    async def log_error() -> None:
+        try:
+            raise ValueError("bad value 42")
+        except ValueError as e:
+            logger.error(str(e))  # the trap this test is about
+            raise
+
+    @app.get("/log-unrelated")
+    async def log_unrelated() -> dict[str, str]:
+        logger.error("cache is cold")
+        return {"status": "ok"}
+
+    @app.get("/background")
+    async def background(tasks: BackgroundTasks) -> dict[str, str]:
+        def fail() -> None:
+            raise KeyError("from a background task")
+
+        tasks.add_task(fail)
+        return {"status": "accepted"}
+
+    @app.get("/tenant/{tenant}/user/{user}")
+    async def tenant(
+        tenant: str, user: str, fail: bool = False, report: bool = False
+    ) -> dict[str, str]:
+        set_user_context(user_id=user, tenant_id=tenant)
+        sentry_sdk.add_breadcrumb(category="test", message=f"crumb for {tenant}")
+        await asyncio.sleep(0)
+        if report:
+            sentry_sdk.capture_message(f"report from {tenant}")
+        if fail:
+            raise RuntimeError(f"failure in {tenant}")
+        return {"tenant": tenant}
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(get_request_id() or "")
+        await websocket.close()
+
+    return app
+
+
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [
+        "3b1f7e2a-55c4-4d2e-9a8f-0c1d2e3f4a5b",
+        "5f3a9c7e1b2d4f6a8c0e2b4d6f8a0c2e",  # nginx $request_id
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # traceparent
+        "req:1.2_3",
+        "x" * 128,
+    ],
+)
+async def test_valid_incoming_request_id_is_kept(incoming: str) -> None:
+    async with running(fastapi_app()) as client:
+        response = await client.get("/ok", headers={"X-Request-ID": incoming})
+    assert response.headers["x-request-id"] == incoming
+    assert response.json() == {"request_id": incoming}
+
+
+@pytest.mark.parametrize(
+    "incoming", ["", "x" * 129, "has space", "semi;colon", "<script>", "caf\u00e9", "a/b"]
+)
+async def test_invalid_request_id_is_replaced_and_never_reflected(
+    incoming: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(fastapi_app()) as client:
+        response = await client.get("/ok", headers={b"X-Request-ID": incoming.encode()})
+    new = response.headers["x-request-id"]
+    assert new != incoming
+    assert len(new) == 32 and int(new, 16) >= 0
+    (warning,) = [r for r in caplog.records if r.name == "middleware.request"]
+    assert new in warning.getMessage()
+    if incoming:
+        assert incoming not in warning.getMessage()
+
+
+async def test_request_id_is_generated_when_absent() -> None:
+    async with running(fastapi_app()) as client:
+        first = (await client.get("/ok")).headers["x-request-id"]
+        second = (await client.get("/ok")).headers["x-request-id"]
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/ok", 200),
+        ("/missing", 404),
+        ("/items/not-a-number", 422),
+        ("/boom", 500),
+        ("/http-404", 404),
+        ("/http-500", 500),
+    ],
+)
+async def test_request_id_is_echoed_on_every_response(
+    capture: CapturingTransport, path: str, status: int
+) -> None:
+    async with running(fastapi_app(capture)) as client:
+        response = await client.get(path, headers={"X-Request-ID": "echo-me"})
+    assert response.status_code == status
+    assert response.headers.get_list("x-request-id") == ["echo-me"]
+
+
+async def test_an_existing_header_from_the_app_is_replaced_not_duplicated() -> None:
+    async def handler(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hi", headers={"X-Request-ID": "set-by-the-app"})
+
+    app = Starlette(routes=[Route("/", handler)])
+    app.add_middleware(RequestContextMiddleware)
+    async with running(app) as client:
+        response = await client.get("/", headers={"X-Request-ID": "from-client"})
+    assert response.headers.get_list("x-request-id") == ["from-client"]
+
+
+async def test_request_id_contextvar_is_reset_after_the_request() -> None:
+    async with running(fastapi_app()) as client:
+        await client.get("/ok")
+        assert get_request_id() is None
+
+
+async def test_log_filter_adds_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.handler.addFilter(RequestIdFilter())
+
+    async def handler(request: Request) -> PlainTextResponse:
+        logger.warning("inside")
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", handler)])
+    app.add_middleware(RequestContextMiddleware)
+    async with running(app) as client:
+        await client.get("/", headers={"X-Request-ID": "log-me"})
+    logger.warning("outside")
+    ids = {r.getMessage(): getattr(r, "request_id", None) for r in caplog.records}
+    assert ids["inside"] == "log-me"
+    assert ids["outside"] == "-"
+
+
+async def test_unhandled_exception_gives_one_event_with_request_data(
+    capture: CapturingTransport,
+) -> None:
+    async with running(fastapi_app(capture)) as client:
+        response = await client.get(
+            "/boom?page=2", headers={"X-Request-ID": "req-1", "User-Agent": "pytest"}
+        )
+    (event,) = capture.events
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "Internal Server Error",
+        "request_id": "req-1",
+        "event_id": event["event_id"],
+    }
+    (exception,) = event["exception"]["values"]
+    assert exception["mechanism"] == {"type": "asgi.request_context", "handled": False}
+    assert event["tags"]["request_id"] == "req-1"
+    request = event["request"]
+    assert request["method"] == "GET"
+    assert request["url"] == "http://test/boom"
+    assert request["query_string"] == "page=2"
+    assert request["headers"]["user-agent"] == "pytest"
+    crumbs = [c for c in event["breadcrumbs"]["values"] if c.get("category") == "request"]
+    assert [c["message"] for c in crumbs] == ["GET /boom"]
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/http-500", "HTTPException"),
+        ("/log-exception", "ValueError"),
+        ("/log-error", "ValueError"),
+        ("/background", "KeyError"),
+    ],
+)
+async def test_the_usual_traps_still_give_exactly_one_event(
+    capture: CapturingTransport, path: str, kind: str
+) -> None:
+    async with running(fastapi_app(capture)) as client:
+        response = await client.get(path)
+    events = capture.events
+    assert len(events) == 1, [e.get("logentry") or e.get("exception") for e in events]
+    (event,) = events
+    assert event["exception"]["values"][-1]["type"] == kind
+    assert event["exception"]["values"][-1]["mechanism"]["handled"] is False
+    assert event["tags"]["request_id"] == response.headers["x-request-id"]
+
+
+async def test_logged_message_of_the_trap_stays_a_breadcrumb(capture: CapturingTransport) -> None:
+    async with running(fastapi_app(capture)) as client:
+        await client.get("/log-error")
+    (event,) = capture.events
+    messages = [c.get("message") for c in event["breadcrumbs"]["values"]]
+    assert "bad value 42" in messages
+
+
+async def test_an_unrelated_error_log_is_still_its_own_event(capture: CapturingTransport) -> None:
+    async with running(fastapi_app(capture)) as client:
+        response = await client.get("/log-unrelated", headers={"X-Request-ID": "log-1"})
+    assert response.status_code == 200
+    (event,) = capture.events
+    assert event["logentry"]["message"] == "cache is cold"
+    assert event["tags"]["request_id"] == "log-1"
+
+
+async def test_http_exception_below_500_is_not_captured(capture: CapturingTransport) -> None:
+    async with running(fastapi_app(capture)) as client:
+        assert (await client.get("/http-404")).status_code == 404
+        assert (await client.get("/items/x")).status_code == 422
+    assert capture.events == []
+
+
+async def test_user_and_tenant_context(capture: CapturingTransport) -> None:
+    async with running(fastapi_app(capture)) as client:
+        await client.get("/tenant/acme/user/u-7", params={"fail": "true"})
+    (event,) = capture.events
+    assert event["user"] == {"id": "u-7", "tenant_id": "acme"}
+    assert event["tags"]["tenant_id"] == "acme"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "tenant_id"),
+    [("u" * 201, "acme"), ("u-1", "line\nbreak"), ("u-1", ""), ("u-1", "t" * 201)],
+)
+async def test_bad_user_or_tenant_values_are_dropped_with_a_warning(
+    capture: CapturingTransport,
+    caplog: pytest.LogCaptureFixture,
+    user_id: str,
+    tenant_id: str,
+) -> None:
+    async def handler(request: Request) -> JSONResponse:
+        set_user_context(user_id=user_id, tenant_id=tenant_id)
+        raise RuntimeError("after context")
+
+    app = Starlette(routes=[Route("/", handler)], lifespan=SentryLifespan(transport=capture))
+    instrument(app)
+    async with running(app) as client:
+        assert (await client.get("/")).status_code == 500
+    (event,) = capture.events
+    tags = event.get("tags", {})
+    user = event.get("user", {})
+    for name, value in (("user_id", user_id), ("tenant_id", tenant_id)):
+        bad = not value or len(value) > 200 or "\n" in value
+        kept = user.get("id" if name == "user_id" else "tenant_id")
+        assert (kept is None) is bad
+        if bad:
+            assert any(name in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert ("tenant_id" in tags) is (user.get("tenant_id") is not None)
+
+
+async def test_a_thousand_concurrent_requests_stay_isolated(capture: CapturingTransport) -> None:
+    # Messages rather than exceptions: the same scope data, without 1000 stack traces.
+    count = 1000
+    async with running(fastapi_app(capture)) as client:
+
+        async def one(i: int) -> httpx.Response:
+            return await client.get(
+                f"/tenant/t{i}/user/u{i}",
+                params={"report": "true"},
+                headers={"X-Request-ID": f"req-{i}"},
+            )
+
+        responses = await asyncio.gather(*(one(i) for i in range(count)))
+    assert all(r.status_code == 200 for r in responses)
+    events = capture.events
+    assert len(events) == count
+    for event in events:
+        i = event["tags"]["request_id"].removeprefix("req-")
+        assert event["tags"]["tenant_id"] == f"t{i}"
+        assert event["user"] == {"id": f"u{i}", "tenant_id": f"t{i}"}
+        assert event["message"] == f"report from t{i}"
+        crumbs = [(c.get("category"), c.get("message")) for c in event["breadcrumbs"]["values"]]
+        assert crumbs == [("request", f"GET /tenant/t{i}/user/u{i}"), ("test", f"crumb for t{i}")]
+
+
+async def test_websocket_gets_its_own_request_id_and_scope() -> None:
+    app = fastapi_app()
+    messages: list[Message] = []
+    inbox = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    scope: Scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "path": "/ws",
+        "raw_path": b"/ws",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"x-request-id", b"ws-1")],
+        "scheme": "ws",
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1234),
+        "subprotocols": [],
+        "state": {},
+    }
+    await app(scope, receive, send)
+    assert [m.get("text") for m in messages if m["type"] == "websocket.send"] == ["ws-1"]
+
+
+async def test_lifespan_passes_through_untouched() -> None:
+    seen: list[str] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+        assert get_request_id() is None
+        message = await receive()
+        await send({"type": "lifespan.startup.complete"})
+        assert message["type"] == "lifespan.startup"
+
+    wrapped = RequestContextMiddleware(inner)
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await wrapped({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    assert seen == ["lifespan"]
+    assert sent == [{"type": "lifespan.startup.complete"}]
+
+
+async def test_works_as_a_plain_asgi_wrapper(capture: CapturingTransport) -> None:
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return
+        raise RuntimeError("raw app failed")
+
+    lifespan = SentryLifespan(transport=capture)
+    wrapped = RequestContextMiddleware(raw)
+    async with lifespan(None):
+        transport = httpx.ASGITransport(app=wrapped, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/", headers={"X-Request-ID": "raw-1"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "raw-1"
+    (event,) = capture.events
+    assert event["tags"]["request_id"] == "raw-1"
+    assert response.json()["event_id"] == event["event_id"]
+
+
+async def test_custom_header_generator_and_validator() -> None:
+    async def handler(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(get_request_id() or "")
+
+    app = Starlette(routes=[Route("/", handler)])
+    app.add_middleware(
+        RequestContextMiddleware,
+        header_name="X-Correlation-ID",
+        generator=lambda: "generated",
+        validator=lambda value: value.startswith("ok-"),
+    )
+    async with running(app) as client:
+        kept = await client.get("/", headers={"X-Correlation-ID": "ok-1"})
+        replaced = await client.get("/", headers={"X-Correlation-ID": "nope"})
+    assert (kept.text, kept.headers["x-correlation-id"]) == ("ok-1", "ok-1")
+    assert (replaced.text, replaced.headers["x-correlation-id"]) == ("generated", "generated")

@@ -432,3 +432,14 @@ async def test_custom_header_generator_and_validator() -> None:
         replaced = await client.get("/", headers={"X-Correlation-ID": "nope"})
     assert (kept.text, kept.headers["x-correlation-id"]) == ("ok-1", "ok-1")
     assert (replaced.text, replaced.headers["x-correlation-id"]) == ("generated", "generated")
+
+
+async def test_breadcrumbs_from_outside_the_request_stay_outside(
+    capture: CapturingTransport,
+) -> None:
+    async with running(fastapi_app(capture)) as client:
+        sentry_sdk.add_breadcrumb(category="outside", message="logged before the request")
+        await client.get("/boom")
+    (event,) = capture.events
+    categories = [c.get("category") for c in event["breadcrumbs"]["values"]]
+    assert categories == ["request"]

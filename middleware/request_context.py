@@ -54,9 +54,12 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id, trace_headers = self._read_headers(scope)
+        request_id, replaced, trace_headers = self._read_headers(scope)
         state = RequestState(request_id)
         token = _current.set(state)
+        if replaced:
+            # Never reflect the raw value: it may be an injection attempt.
+            logger.warning("invalid %s header replaced with %s", self.header_name, request_id)
         try:
             with sentry_sdk.isolation_scope() as sentry_scope:
                 # A fork keeps the parent's breadcrumbs (startup logs, the server's
@@ -141,23 +144,21 @@ class RequestContextMiddleware:
         finally:
             flush_deferred_logs(state, exc)
 
-    def _read_headers(self, scope: Scope) -> tuple[str, dict[str, str]]:
-        request_id: str | None = None
+    def _read_headers(self, scope: Scope) -> tuple[str, bool, dict[str, str]]:
+        """The request ID (and whether a bad one was replaced) and any trace headers."""
+        incoming: bytes | None = None
         trace_headers: dict[str, str] = {}
         for key, value in scope["headers"]:
-            if key == self.header_key and request_id is None:
-                request_id = self._checked(value.decode("latin-1"))
+            if key == self.header_key:
+                incoming = value if incoming is None else incoming
             elif key in _TRACE_HEADERS:
                 trace_headers[key.decode("latin-1")] = value.decode("latin-1")
-        return request_id or self.generator(), trace_headers
-
-    def _checked(self, candidate: str) -> str:
+        if incoming is None:
+            return self.generator(), False, trace_headers
+        candidate: str = incoming.decode("latin-1")
         if self.validator(candidate):
-            return candidate
-        new = self.generator()
-        # Never reflect the raw value: it may be an injection attempt.
-        logger.warning("invalid %s header replaced with %s", self.header_name, new)
-        return new
+            return candidate, False, trace_headers
+        return self.generator(), True, trace_headers
 
 
 def _route_name(scope: Scope) -> str:

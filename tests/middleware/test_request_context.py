@@ -503,3 +503,28 @@ async def test_websocket_errors_are_captured_in_the_connections_scope(
     assert event["exception"]["values"][0]["mechanism"]["handled"] is False
     assert event["request"]["method"] == "WEBSOCKET"
     assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["WEBSOCKET /ws"]
+
+
+async def test_an_error_logged_by_a_task_that_outlives_its_request_is_sent(
+    capture: CapturingTransport,
+) -> None:
+    done = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def later() -> None:
+        await done.wait()
+        logger.error("late failure")
+
+    async def handler(request: Request) -> PlainTextResponse:
+        tasks.append(asyncio.create_task(later()))
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", handler)], lifespan=SentryLifespan(transport=capture))
+    instrument(app)
+    async with running(app) as client:
+        response = await client.get("/", headers={"X-Request-ID": "outlived-1"})
+        done.set()
+        await asyncio.gather(*tasks)
+    (event,) = capture.events
+    assert event["logentry"]["message"] == "late failure"
+    assert event["tags"]["request_id"] == response.headers["x-request-id"]

@@ -39,7 +39,7 @@ def _about(record: logging.LogRecord, exc: BaseException) -> bool:
 
 def flush_deferred_logs(state: RequestState, exc: BaseException | None) -> None:
     """Send the held-back error records, minus those about `exc`."""
-    records, state.deferred_logs = state.deferred_logs, []
+    records, state.deferred_logs = state.deferred_logs or [], None
     for record in records:
         if exc is None or not _about(record, exc):
             _HANDLER.send(record)
@@ -48,9 +48,10 @@ def flush_deferred_logs(state: RequestState, exc: BaseException | None) -> None:
 class _DeferringEventHandler(EventHandler):
     def emit(self, record: logging.LogRecord) -> Any:
         state = current_state()
-        if state is not None and self._can_record(record):
+        deferred = None if state is None else state.deferred_logs
+        if deferred is not None and self._can_record(record):
             self.format(record)  # now: its args may change before the request ends
-            state.deferred_logs.append(record)
+            deferred.append(record)
             return None
         return super().emit(record)
 

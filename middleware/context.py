@@ -18,8 +18,9 @@ _TAG_VALUE_MAX = 200
 @dataclass(eq=False)
 class RequestState:
     request_id: str
-    # Error log records held back until the request ends: see capture.py.
-    deferred_logs: list[logging.LogRecord] = field(default_factory=list)
+    # Error log records held back until the request ends (see capture.py);
+    # None once it has ended, so that a task outliving it logs straight through.
+    deferred_logs: list[logging.LogRecord] | None = field(default_factory=list)
 
 
 _current: ContextVar[RequestState | None] = ContextVar("request_state", default=None)

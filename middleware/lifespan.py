@@ -67,12 +67,17 @@ def init_sentry(
         "before_breadcrumb": scrubber.before_breadcrumb,
         "transport": transport,
     }
+    if settings.traces_sample_rate and settings.profiles_sample_rate:
+        options["profiles_sample_rate"] = settings.profiles_sample_rate
+    if settings.send_default_pii:
+        options["send_default_pii"] = True
     with warnings.catch_warnings():
         # send_default_pii is deprecated in favour of data_collection, but
         # data_collection disables the EventScrubber we build on.
         warnings.filterwarnings("ignore", "The send_default_pii option", DeprecationWarning)
-        if settings.send_default_pii:
-            options["send_default_pii"] = True
+        # Continuous profiling samples a whole process; profiles_sample_rate is
+        # still the sdk's only way to profile a share of sampled transactions.
+        warnings.filterwarnings("ignore", "Transaction-based profiling", DeprecationWarning)
         sentry_sdk.init(**options)
     # uvicorn logs "Exception in ASGI application" for every error the request
     # middleware already captured; building that second event costs ~1 ms.

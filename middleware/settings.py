@@ -222,6 +222,11 @@ class SentryConfig:
 
     def warnings(self) -> list[str]:
         lines = [f"invalid configuration: {p}" for p in self.problems]
+        if self.settings.profiles_sample_rate and not self.settings.traces_sample_rate:
+            lines.append(
+                "SENTRY_PROFILES_SAMPLE_RATE is ignored: profiles need tracing, and "
+                "SENTRY_TRACES_SAMPLE_RATE is 0"
+            )
         for name, suggestion in self.unknown:
             hint = f"; did you mean {suggestion}?" if suggestion else ""
             lines.append(f"unknown variable {name} is ignored{hint}")

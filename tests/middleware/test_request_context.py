@@ -432,3 +432,99 @@ async def test_custom_header_generator_and_validator() -> None:
         replaced = await client.get("/", headers={"X-Correlation-ID": "nope"})
     assert (kept.text, kept.headers["x-correlation-id"]) == ("ok-1", "ok-1")
     assert (replaced.text, replaced.headers["x-correlation-id"]) == ("generated", "generated")
+
+
+async def test_breadcrumbs_from_outside_the_request_stay_outside(
+    capture: CapturingTransport,
+) -> None:
+    async with running(fastapi_app(capture)) as client:
+        sentry_sdk.add_breadcrumb(category="outside", message="logged before the request")
+        await client.get("/boom")
+    (event,) = capture.events
+    categories = [c.get("category") for c in event["breadcrumbs"]["values"]]
+    assert categories == ["request"]
+
+
+async def test_the_replacement_warning_carries_the_new_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.handler.addFilter(RequestIdFilter())
+    async with running(fastapi_app()) as client:
+        response = await client.get("/ok", headers={"X-Request-ID": "bad value"})
+    (warning,) = [r for r in caplog.records if r.name == "middleware.request"]
+    assert getattr(warning, "request_id", None) == response.headers["x-request-id"]
+
+
+async def test_only_the_first_request_id_header_counts() -> None:
+    async with running(fastapi_app()) as client:
+        response = await client.get(
+            "/ok", headers=[("X-Request-ID", "first-1"), ("X-Request-ID", "second-2")]
+        )
+    assert response.headers.get_list("x-request-id") == ["first-1"]
+
+
+async def test_websocket_errors_are_captured_in_the_connections_scope(
+    capture: CapturingTransport,
+) -> None:
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        raise RuntimeError("socket handler failed")
+
+    app = FastAPI(lifespan=SentryLifespan(transport=capture))
+    instrument(app)
+    app.add_api_websocket_route("/ws", ws)
+    inbox: list[Message] = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope: Scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "path": "/ws",
+        "raw_path": b"/ws",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"x-request-id", b"ws-err-1")],
+        "scheme": "ws",
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1234),
+        "subprotocols": [],
+        "state": {},
+    }
+    async with LifespanManager(app):
+        with pytest.raises(RuntimeError, match="socket handler failed"):
+            await app(scope, receive, send)
+    (event,) = capture.events
+    assert event["tags"]["request_id"] == "ws-err-1"
+    assert event["exception"]["values"][0]["mechanism"]["handled"] is False
+    assert event["request"]["method"] == "WEBSOCKET"
+    assert [c["message"] for c in event["breadcrumbs"]["values"]] == ["WEBSOCKET /ws"]
+
+
+async def test_an_error_logged_by_a_task_that_outlives_its_request_is_sent(
+    capture: CapturingTransport,
+) -> None:
+    done = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def later() -> None:
+        await done.wait()
+        logger.error("late failure")
+
+    async def handler(request: Request) -> PlainTextResponse:
+        tasks.append(asyncio.create_task(later()))
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", handler)], lifespan=SentryLifespan(transport=capture))
+    instrument(app)
+    async with running(app) as client:
+        response = await client.get("/", headers={"X-Request-ID": "outlived-1"})
+        done.set()
+        await asyncio.gather(*tasks)
+    (event,) = capture.events
+    assert event["logentry"]["message"] == "late failure"
+    assert event["tags"]["request_id"] == response.headers["x-request-id"]

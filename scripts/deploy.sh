@@ -88,6 +88,8 @@ cleanup() {
     if [[ -n $backup ]]; then rm -f -- "$backup"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 exec {lock_fd}>>"$etc_dir/deploy.lock"
 flock --nonblock "$lock_fd" || die "another deploy holds $etc_dir/deploy.lock"

@@ -174,6 +174,13 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
         machine.stop()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_unit(machine: Machine) -> None:
+    """Each test starts from a stopped unit with no failure or start-limit history."""
+    machine.run("systemctl", "stop", "booty")
+    machine.run("systemctl", "reset-failed", "booty")  # "not loaded" before the first start
+
+
 @pytest.fixture
 def systemctl(tmp_path: Path, machine: Machine) -> Path:
     """A bin directory whose systemctl is the container's, for scripts/deploy.sh."""
@@ -208,9 +215,9 @@ def trigger_event(machine: Machine, server: EnvelopeServer, count: int) -> dict[
     return server.events[-1]
 
 
-def wait_until_settled(machine: Machine) -> dict[str, str]:
+def wait_until_settled(machine: Machine, patience: float = 30) -> dict[str, str]:
     properties = ("ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + patience
     while True:
         state = machine.show(*properties)
         if state["ActiveState"] in {"failed", "inactive"} or time.monotonic() > deadline:
@@ -242,7 +249,6 @@ def test_deploy_starts_the_service_and_events_carry_the_release(
 def test_production_without_dsn_fails_with_78_and_no_restarts(machine: Machine) -> None:
     machine.write_secrets(f"BOOTY_INTERNAL_TOKEN={TOKEN}\n")
     (machine.etc / "release.env").write_bytes(release_env(head_sha(), "production"))
-    machine.run("systemctl", "reset-failed", "booty")  # not loaded yet when run alone
     machine.systemctl("restart", "booty")
     state = wait_until_settled(machine)
     assert state == {
@@ -253,6 +259,23 @@ def test_production_without_dsn_fails_with_78_and_no_restarts(machine: Machine) 
         "NRestarts": "0",
     }, machine.journal()
     assert "SENTRY_DSN is required when SENTRY_ENVIRONMENT is production" in machine.journal()
+
+
+def test_a_crash_loop_hits_the_start_limit(machine: Machine) -> None:
+    # The port is taken, so uvicorn exits 1 (not 78): restarted RestartSec
+    # apart until StartLimitBurst starts fall inside StartLimitIntervalSec.
+    machine.write_secrets("")
+    (machine.etc / "release.env").write_bytes(release_env(head_sha(), "staging"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", machine.port))
+        taken.listen()
+        machine.systemctl("restart", "booty")
+        state = wait_until_settled(machine, patience=90)
+    journal = machine.journal()
+    assert state["ActiveState"] == "failed", journal
+    assert state["NRestarts"] == "5", journal
+    assert state["ExecMainStatus"] not in {"0", "78"}
+    assert journal.count("Start request repeated too quickly.") == 1, journal
 
 
 def test_deploy_then_restart_changes_the_release(

@@ -98,6 +98,8 @@ flock --nonblock "$lock_fd" || die "another deploy holds $etc_dir/deploy.lock"
 # secrets.env, then the new release.env (a later assignment wins).
 service_env=(SENTRY_ENVIRONMENT=production)
 
+# The part of systemd's EnvironmentFile= syntax a hand-written file uses:
+# comments, blank lines, KEY=VALUE with optional spaces and quotes.
 read_env_file() {
     local line key value
     while IFS= read -r line || [[ -n $line ]]; do

@@ -35,7 +35,10 @@ def deploy(
     bin_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the deploy script with a clean environment, as root's shell would."""
+    """Run the deploy script with a minimal environment and the real `booty`.
+
+    The strict umask shows that release.env's mode is set, not inherited.
+    """
     path = os.environ["PATH"] if bin_dir is None else f"{bin_dir}:{os.environ['PATH']}"
     environ = {"PATH": path, "BOOTY_BIN": str(BOOTY_BIN), "LANG": "C.UTF-8", **(env or {})}
     return subprocess.run(

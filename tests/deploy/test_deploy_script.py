@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.support import (
-    BOOTY_BIN,
     DEPLOY_SH,
     REPO,
     deploy,
@@ -47,10 +46,6 @@ def snapshot(path: Path) -> tuple[bytes, int, int]:
 
 def assert_only(etc: Path, *names: str) -> None:
     assert sorted(p.name for p in etc.iterdir()) == sorted(names)
-
-
-def test_booty_bin_is_the_real_cli() -> None:
-    assert BOOTY_BIN.is_file(), f"{BOOTY_BIN} is missing: install the project with pip -e"
 
 
 @pytest.mark.parametrize(

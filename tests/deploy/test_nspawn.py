@@ -261,6 +261,16 @@ def test_production_without_dsn_fails_with_78_and_no_restarts(machine: Machine) 
     assert "SENTRY_DSN is required when SENTRY_ENVIRONMENT is production" in machine.journal()
 
 
+def test_without_release_env_the_service_does_not_start(machine: Machine) -> None:
+    machine.write_secrets("")
+    (machine.etc / "release.env").unlink(missing_ok=True)
+    refusals = machine.journal().count("Failed to load environment files")
+    result = machine.run("systemctl", "start", "booty")
+    assert result.returncode != 0
+    assert machine.show("ActiveState")["ActiveState"] != "active"
+    assert machine.journal().count("Failed to load environment files") > refusals
+
+
 def test_a_crash_loop_hits_the_start_limit(machine: Machine) -> None:
     # The port is taken, so uvicorn exits 1 (not 78): restarted RestartSec
     # apart until StartLimitBurst starts fall inside StartLimitIntervalSec.

@@ -57,7 +57,7 @@ def interpreter_binds(root: Path) -> list[str]:
     # interpreter lives in one. The unit itself is bound unchanged.
     dropin = root / "booty.service.d"
     dropin.mkdir()
-    protect = "ProtectHome=tmpfs\n" if str(base).startswith(HOMES) else ""
+    protect = "ProtectHome=tmpfs\n" if any(base.is_relative_to(h) for h in HOMES) else ""
     (dropin / "interpreter.conf").write_text(f"[Service]\n{protect}BindReadOnlyPaths={base}\n")
     return [f"--bind-ro={base}", f"--bind-ro={dropin}:/etc/systemd/system/booty.service.d"]
 

@@ -74,6 +74,7 @@ class Worker:
     async def _stop(self, tg: TaskGroup) -> None:
         self._stopping = True
         self._wake_send.close()
+        logger.info("stopping: running jobs have %ss to finish", self.grace)
         with anyio.move_on_after(self.grace):
             await self._all_stopped.wait()
         # Jobs still running past the grace are cancelled and queued again.
@@ -113,6 +114,8 @@ class Worker:
             data=lambda: _data(job),
             mechanism=MECHANISM,
             reraise=False,
+            # Jobs hold issue text, prompts and answers in their variables.
+            drop_local_variables=True,
         ) as scope:
             sentry_sdk.add_breadcrumb(
                 category="queue",

@@ -90,13 +90,16 @@ def job_scope(
     data: Callable[[], Mapping[str, Any]] | None = None,
     mechanism: str = MECHANISM,
     reraise: bool = True,
+    drop_local_variables: bool = False,
 ) -> Iterator[JobScope]:
     """Run one job in its own scope; see the module docstring.
 
     `request_id` is the X-Request-ID of the request that queued the job: it is
     tagged, shown in logs and sent on outbound calls. `trace` holds the
     `sentry-trace` and `baggage` stored when the job was queued. `data` is
-    called only when an event is built.
+    called only when an event is built. `drop_local_variables` removes the
+    frames' local variables from the job's events, for jobs whose variables
+    hold content that must not leave the process (user text, LLM prompts).
     """
     job = JobScope(job_id, kind, mechanism)
     state = RequestState(request_id or job_id)
@@ -112,6 +115,8 @@ def job_scope(
                 if value is not None:
                     scope.set_tag(key, str(value))
             scope.add_event_processor(_job_context(job, data))
+            if drop_local_variables:
+                scope.add_event_processor(_drop_local_variables)
             if trace and "sentry-trace" in trace:
                 scope.generate_propagation_context(dict(trace))
             else:
@@ -152,3 +157,12 @@ def _job_context(
         return event
 
     return processor
+
+
+def _drop_local_variables(event: Event, hint: Hint) -> Event:
+    for kind in ("exception", "threads"):
+        container: dict[str, Any] = event.get(kind) or {}  # type: ignore[assignment]
+        for value in container.get("values", []):
+            for frame in (value.get("stacktrace") or {}).get("frames", []):
+                frame.pop("vars", None)
+    return event

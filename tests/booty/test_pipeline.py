@@ -107,7 +107,7 @@ async def test_each_failure_gives_one_tagged_event_then_a_comment(
 
 
 async def test_failure_comment_failing_too_gives_no_second_event(
-    apis: FakeApis, capture: CapturingTransport
+    apis: FakeApis, capture: CapturingTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
     apis.comment.side_effect = [_http_error(502), httpx.ConnectError("down")]
     async with booty(capture) as client:
@@ -117,6 +117,20 @@ async def test_failure_comment_failing_too_gives_no_second_event(
     assert job["status"] == "failed" and job["event_id"] == event["event_id"]
     assert apis.comment.call_count == 2
     assert event["tags"]["job_id"] == job["id"]
+    (record,) = [r for r in caplog.records if "failure comment could not" in r.getMessage()]
+    assert record.levelname == "WARNING" and job["id"] in record.getMessage()
+
+
+async def test_without_sentry_the_failure_comment_still_names_the_job(
+    apis: FakeApis,
+) -> None:
+    apis.chat.side_effect = [_http_error(500)]
+    async with booty(None) as client:
+        response = await post_event(client, "issues", issue_event())
+        job = await wait_done(client, response.json()["job_id"])
+    assert job["status"] == "failed" and job["event_id"] is None
+    (body,) = comment_bodies(apis.comment)
+    assert job["id"] in body and "Sentry is off" in body
 
 
 async def test_breadcrumbs_tell_the_story_without_prompt_or_answer(

@@ -141,14 +141,17 @@ async def test_a_job_survives_a_restart(
     apis.issue.side_effect = hang
     first = CapturingTransport()
     async with booty(first) as client:
-        response = await post_event(client, "issues", issue_event())
-        job_id = response.json()["job_id"]
+        running = await post_event(client, "issues", issue_event(), delivery="running")
+        waiting = await post_event(client, "issues", issue_event(), delivery="waiting")
+        job_id = running.json()["job_id"]
         await started.wait()
-    (row,) = rows(database)
-    assert (row["id"], row["status"]) == (job_id, "queued")
+    # Past the grace the running job was stopped; both are queued for the next start.
+    found = {row["id"]: row for row in rows(database)}
+    assert {row["status"] for row in found.values()} == {"queued"}
+    row = found[job_id]
     if end == "crash":
         db = sqlite3.connect(database)
-        db.execute("UPDATE jobs SET status = 'running'")
+        db.execute("UPDATE jobs SET status = 'running' WHERE id = ?", (job_id,))
         db.commit()
         db.close()
 
@@ -156,11 +159,18 @@ async def test_a_job_survives_a_restart(
     second = CapturingTransport()
     async with booty(second) as client:
         job = await wait_done(client, job_id)
+        other = await wait_done(client, waiting.json()["job_id"])
     assert job["status"] == "succeeded" and job["attempts"] == 2
-    assert len(comment_bodies(apis.comment)) == 1
+    assert other["status"] == "succeeded" and other["attempts"] == 1
+    assert len(comment_bodies(apis.comment)) == 2
+    assert first.events == second.events == []
     # The trace stored with the job is continued by the second process.
-    (transaction,) = [t for t in second.transactions if t["transaction"] == "pipeline"]
     trace_id, parent = row["sentry_trace"].split("-")[:2]
+    (transaction,) = [
+        t
+        for t in second.transactions
+        if t["transaction"] == "pipeline" and t["tags"]["job_id"] == job_id
+    ]
     assert transaction["contexts"]["trace"]["trace_id"] == trace_id
     assert transaction["contexts"]["trace"]["parent_span_id"] == parent
 

@@ -13,6 +13,11 @@ import httpx
 import pytest
 import respx
 
+from booty.queue import Job, Queue
+from booty.worker import Worker
+from middleware.jobs import JobScope
+from middleware.lifespan import init_sentry
+from middleware.settings import load_sentry_config
 from tests.booty.support import (
     GITHUB,
     ISSUE_BODY,
@@ -246,3 +251,41 @@ async def test_no_transaction_with_tracing_off(
             await wait_done(client, response.json()["job_id"])
     assert len(capture.events) == 1
     assert capture.transactions == []
+
+
+class FlakyQueue(Queue):
+    """A queue whose disk fails once, then serves one job."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.claims = 0
+
+    async def claim(self) -> Job | None:
+        self.claims += 1
+        if self.claims == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        return await super().claim()
+
+
+async def test_the_loop_survives_a_queue_failure(
+    capture: CapturingTransport, tmp_path: Path
+) -> None:
+    init_sentry(load_sentry_config(), transport=capture)
+    queue = FlakyQueue(tmp_path / "q.db")
+    await queue.open()
+    ran = anyio.Event()
+
+    async def handler(job: Job, scope: JobScope) -> None:
+        ran.set()
+
+    worker = Worker(queue, {"pipeline": handler}, retry_delay=0, poll_interval=0.01)
+    job_id, _ = await queue.enqueue("pipeline", {}, delivery_id=None, request_id=None, trace={})
+    async with worker.running():
+        with anyio.fail_after(5):
+            await ran.wait()
+    job = await queue.get(job_id)
+    await queue.close()
+    assert job is not None and job.status == "succeeded"
+    (event,) = capture.events
+    assert event["logentry"]["message"] == "the worker loop failed; retrying"
+    assert event["exception"]["values"][-1]["type"] == "OperationalError"

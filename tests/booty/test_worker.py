@@ -12,6 +12,7 @@ import anyio
 import httpx
 import pytest
 import respx
+import sentry_sdk
 
 from booty.queue import Job, Queue
 from booty.worker import Worker
@@ -271,7 +272,15 @@ async def test_the_loop_survives_a_queue_failure(
     capture: CapturingTransport, tmp_path: Path
 ) -> None:
     init_sentry(load_sentry_config(), transport=capture)
-    queue = FlakyQueue(tmp_path / "q.db")
+    with sentry_sdk.isolation_scope():
+        await _run_flaky(tmp_path / "q.db")
+    (event,) = capture.events
+    assert event["logentry"]["message"] == "the worker loop failed; retrying"
+    assert event["exception"]["values"][-1]["type"] == "OperationalError"
+
+
+async def _run_flaky(path: Path) -> None:
+    queue = FlakyQueue(path)
     await queue.open()
     ran = anyio.Event()
 
@@ -286,6 +295,3 @@ async def test_the_loop_survives_a_queue_failure(
     job = await queue.get(job_id)
     await queue.close()
     assert job is not None and job.status == "succeeded"
-    (event,) = capture.events
-    assert event["logentry"]["message"] == "the worker loop failed; retrying"
-    assert event["exception"]["values"][-1]["type"] == "OperationalError"

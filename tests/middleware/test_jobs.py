@@ -98,12 +98,14 @@ def test_job_data_is_attached_when_an_event_is_built(sentry: CapturingTransport)
 
 
 def test_breadcrumbs_tags_and_trace_stay_inside_the_job(sentry: CapturingTransport) -> None:
-    sentry_sdk.add_breadcrumb(message="before the job")
-    with job_scope("build", "j1", reraise=False):
-        sentry_sdk.add_breadcrumb(message="inside the job")
-        sentry_sdk.set_tag("inside", "yes")
-        raise Boom
-    sentry_sdk.capture_message("after the job")
+    # The enclosing scope plays the worker loop's (or a request's).
+    with sentry_sdk.isolation_scope():
+        sentry_sdk.add_breadcrumb(message="before the job")
+        with job_scope("build", "j1", reraise=False):
+            sentry_sdk.add_breadcrumb(message="inside the job")
+            sentry_sdk.set_tag("inside", "yes")
+            raise Boom
+        sentry_sdk.capture_message("after the job")
     job_event, after = sentry.events
     assert [c["message"] for c in job_event["breadcrumbs"]["values"]] == ["inside the job"]
     assert [c["message"] for c in after["breadcrumbs"]["values"]] == ["before the job"]

@@ -62,20 +62,6 @@ class Job:
     created_at: float
     updated_at: float
 
-    def public(self) -> dict[str, Any]:
-        """What GET /jobs/{id} shows: no trace headers, no error text."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "status": self.status,
-            "attempts": self.attempts,
-            "event_id": self.event_id,
-            "error": self.error,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            **self.payload,
-        }
-
 
 def _job(row: sqlite3.Row) -> Job:
     trace = {

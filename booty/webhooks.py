@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from booty.config import BootySettings
-from booty.queue import Queue
+from booty.queue import Job, Queue
 from booty.worker import Worker
 from middleware.context import get_request_id
 from middleware.jobs import trace_headers
@@ -68,7 +68,22 @@ async def get_job(request: Request, job_id: str) -> JSONResponse:
     job = await queue.get(job_id)
     if job is None:
         return _answer(404, detail="no such job")
-    return JSONResponse(job.public())
+    return JSONResponse(_public(job))
+
+
+def _public(job: Job) -> dict[str, Any]:
+    """A job as GET /jobs shows it: no trace headers, no error text."""
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "attempts": job.attempts,
+        "event_id": job.event_id,
+        "error": job.error,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        **job.payload,
+    }
 
 
 def _answer(status: int, **content: Any) -> JSONResponse:

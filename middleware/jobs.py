@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,40 +103,36 @@ def job_scope(
     """
     job = JobScope(job_id, kind, mechanism)
     state = RequestState(request_id or job_id)
-    token = _current.set(state)
-    try:
-        with sentry_sdk.isolation_scope() as scope:
-            scope.clear_breadcrumbs()
-            scope.set_tag("job_id", job_id)
-            scope.set_tag("job_kind", kind)
-            if request_id is not None:
-                scope.set_tag("request_id", request_id)
-            for key, value in (tags or {}).items():
-                if value is not None:
-                    scope.set_tag(key, str(value))
-            scope.add_event_processor(_job_context(job, data))
-            if drop_local_variables:
-                scope.add_event_processor(_drop_local_variables)
-            if trace and "sentry-trace" in trace:
-                scope.generate_propagation_context(dict(trace))
-            else:
-                scope.set_new_propagation_context()
-            with _transaction(kind, trace) as transaction:
-                try:
-                    yield job
-                except Exception as exc:
-                    job.capture(exc)
-                    if transaction is not None:
-                        transaction.set_status("internal_error")
-                    if reraise:
-                        raise
-                else:
-                    if transaction is not None:
-                        transaction.set_status("internal_error" if job.error else "ok")
-                finally:
-                    flush_deferred_logs(state, job.error)
-    finally:
-        _current.reset(token)
+    with ExitStack() as stack:
+        stack.callback(_current.reset, _current.set(state))
+        scope = stack.enter_context(sentry_sdk.isolation_scope())
+        scope.clear_breadcrumbs()
+        scope.set_tag("job_id", job_id)
+        scope.set_tag("job_kind", kind)
+        if request_id is not None:
+            scope.set_tag("request_id", request_id)
+        for key, value in (tags or {}).items():
+            if value is not None:
+                scope.set_tag(key, str(value))
+        scope.add_event_processor(_job_context(job, data))
+        if drop_local_variables:
+            scope.add_event_processor(_drop_local_variables)
+        if trace and "sentry-trace" in trace:
+            scope.generate_propagation_context(dict(trace))
+        else:
+            scope.set_new_propagation_context()
+        transaction = stack.enter_context(_transaction(kind, trace))
+        try:
+            yield job
+        except Exception as exc:
+            job.capture(exc)
+            if reraise:
+                raise
+        finally:
+            flush_deferred_logs(state, job.error)
+        # An exception that propagates sets the status itself, on the way out.
+        if transaction is not None:
+            transaction.set_status("internal_error" if job.error else "ok")
 
 
 def _transaction(kind: str, trace: Mapping[str, str] | None) -> AbstractContextManager[Any]:

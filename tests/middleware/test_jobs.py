@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -196,11 +197,11 @@ def traced(capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch) -> Capt
     return capture
 
 
-@pytest.mark.parametrize("fails", [False, True])
+@pytest.mark.parametrize(("fails", "reraise"), [(False, False), (True, False), (True, True)])
 def test_one_transaction_per_job_continuing_the_stored_trace(
-    traced: CapturingTransport, fails: bool
+    traced: CapturingTransport, fails: bool, reraise: bool
 ) -> None:
-    with job_scope("build", "j1", trace=INCOMING, reraise=False):
+    with contextlib.suppress(Boom), job_scope("build", "j1", trace=INCOMING, reraise=reraise):
         with span("db", "INSERT jobs") as db:
             assert db is not None
             with span("http.client", "GET https://example.test/") as http:

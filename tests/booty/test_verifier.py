@@ -4,6 +4,7 @@ import json
 
 import httpx
 import pytest
+import respx
 
 from booty.verifier import FAILURE, SUCCESS, references_issue
 from tests.booty.support import (
@@ -61,10 +62,12 @@ async def test_verdict_is_a_commit_status(
     assert capture.events == []
 
 
+@pytest.mark.parametrize("failing", ["pull", "status"])
 async def test_verifier_error_gives_one_event_and_the_next_job_runs(
-    apis: FakeApis, capture: CapturingTransport
+    apis: FakeApis, capture: CapturingTransport, failing: str
 ) -> None:
-    apis.pull.side_effect = [httpx.Response(500), httpx.Response(200, json={"body": "#1"})]
+    route: respx.Route = getattr(apis, failing)
+    route.side_effect = [httpx.Response(500), httpx.Response(201, json={"body": "#1"})]
     async with booty(capture) as client:
         first = await post_event(client, "pull_request", pr_event(), delivery="a")
         failed = await wait_done(client, first.json()["job_id"])
@@ -79,6 +82,7 @@ async def test_verifier_error_gives_one_event_and_the_next_job_runs(
         "request_id": first.headers["x-request-id"],
     }
     assert event["exception"]["values"][-1]["type"] == "GitHubError"
+    assert event["exception"]["values"][-1]["mechanism"]["handled"] is False
     assert failed["status"] == "failed" and failed["event_id"] == event["event_id"]
     assert succeeded["status"] == "succeeded"
-    assert apis.status.call_count == 1
+    assert apis.pull.call_count == 2

@@ -34,6 +34,7 @@ from tests.booty.support import (
     post_event,
     pr_event,
     rows,
+    sign,
     wait_done,
 )
 from tests.conftest import FAKE_DSN, CapturingTransport
@@ -295,3 +296,36 @@ async def _run_flaky(path: Path) -> None:
     job = await queue.get(job_id)
     await queue.close()
     assert job is not None and job.status == "succeeded"
+
+
+async def test_the_trace_runs_from_the_incoming_header_through_the_request_into_the_job(
+    apis: FakeApis, capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "1")
+    trace_id, caller_span = "5c0ffee5c0ffee5c0ffee5c0ffee5c0f", "abad1deaabad1dea"
+    body = json.dumps(issue_event()).encode()
+    async with booty(capture) as client:
+        response = await client.post(
+            "/webhooks/github",
+            content=body,
+            headers={
+                "X-GitHub-Event": "issues",
+                "X-Hub-Signature-256": sign(body),
+                "sentry-trace": f"{trace_id}-{caller_span}-1",
+            },
+        )
+        await wait_done(client, response.json()["job_id"])
+    named = {t["transaction"]: t for t in capture.transactions}
+    request, job = named["/webhooks/github"], named["pipeline"]
+    request_trace, job_trace = request["contexts"]["trace"], job["contexts"]["trace"]
+    assert (request_trace["op"], job_trace["op"]) == ("http.server", "queue.task")
+    assert (request_trace["trace_id"], request_trace["parent_span_id"]) == (trace_id, caller_span)
+    # The job is a child of the request that queued it, in the same trace.
+    assert (job_trace["trace_id"], job_trace["parent_span_id"]) == (
+        trace_id,
+        request_trace["span_id"],
+    )
+    (insert,) = [s for s in request["spans"] if s["op"] == "db"]
+    assert insert["description"] == "INSERT jobs"
+    assert insert["parent_span_id"] == request_trace["span_id"]
+    assert {s["trace_id"] for s in job["spans"]} == {trace_id}

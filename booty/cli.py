@@ -84,6 +84,7 @@ def check_config() -> int:
     print(f"llm_model: {booty.llm_model}")
     print(f"db_path: {booty.booty_db_path}")
     print(f"workers: {booty.booty_workers}")
+    print(f"shutdown_grace: {booty.booty_shutdown_grace}s")
     for name in SECRET_ENV:
         value = getattr(booty, name.lower())
         print(f"{name.lower()}: {'set' if value is not None else '(unset)'}")

@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException
 
 from booty.config import SECRET_ENV, BootySettings, load_booty_settings
 from booty.logs import configure_logging
+from booty.webhooks import router as webhooks_router
+from booty.worker import start_worker
 from middleware import SentryLifespan, instrument
 from middleware.settings import is_production
 
@@ -27,10 +29,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     settings, problems = load_booty_settings()
     for problem in problems:
         logger.warning("invalid configuration: %s", problem)
-    yield {
-        "settings": settings,
-        "production": is_production(os.environ.get("SENTRY_ENVIRONMENT")),
-    }
+    # Inside SentryLifespan: the worker starts after Sentry and stops before its flush.
+    async with start_worker(settings) as services:
+        yield {
+            "settings": settings,
+            "production": is_production(os.environ.get("SENTRY_ENVIRONMENT")),
+            "queue": services.queue,
+            "worker": services.worker,
+        }
 
 
 def _internal_allowed(request: Request) -> bool:
@@ -51,6 +57,7 @@ def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
         lifespan=SentryLifespan(_lifespan, secret_env=SECRET_ENV, transport=sentry_transport),
     )
     instrument(app)
+    app.include_router(webhooks_router)
 
     @app.get("/health")
     async def health() -> JSONResponse:

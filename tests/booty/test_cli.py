@@ -61,6 +61,7 @@ def test_check_config_prints_the_resolved_settings(monkeypatch: pytest.MonkeyPat
     assert "release: (none)" in out
     assert "dsn: https://[Filtered]@o1.example.com/5" in out
     assert "traces_sample_rate: 0.0" in out
+    assert "shutdown_grace: 10.0s" in out
     assert "github_token: set" in out
     assert "sentry: enabled" in out
     for secret in (DSN_PUBLIC, "s3cr3tpart", "ghp_notprinted"):

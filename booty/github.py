@@ -1,0 +1,78 @@
+"""The few GitHub REST calls Booty makes, each an `http.client` span."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+import sentry_sdk
+from pydantic import SecretStr
+
+from booty.http import make_client
+from middleware.jobs import span
+
+TIMEOUT = 10.0
+STATUS_CONTEXT = "booty/verifier"
+
+
+class GitHubError(Exception):
+    """A GitHub call failed: an HTTP error status, a timeout or a malformed body."""
+
+
+class GitHub:
+    def __init__(self, api_url: str, token: SecretStr | None) -> None:
+        self.client = make_client(api_url, token=token, timeout=TIMEOUT)
+        self.client.headers["Accept"] = "application/vnd.github+json"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def get_issue(self, repository: str, number: int) -> dict[str, Any]:
+        return await self._call("GET", f"/repos/{repository}/issues/{number}")
+
+    async def post_comment(self, repository: str, number: int, body: str) -> dict[str, Any]:
+        path = f"/repos/{repository}/issues/{number}/comments"
+        return await self._call("POST", path, {"body": body})
+
+    async def get_pull(self, repository: str, number: int) -> dict[str, Any]:
+        return await self._call("GET", f"/repos/{repository}/pulls/{number}")
+
+    async def set_status(
+        self,
+        repository: str,
+        sha: str,
+        state: Literal["success", "failure"],
+        description: str,
+    ) -> dict[str, Any]:
+        body = {"state": state, "context": STATUS_CONTEXT, "description": description[:140]}
+        return await self._call("POST", f"/repos/{repository}/statuses/{sha}", body)
+
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        name = f"{method} {self.client.base_url.join(path)}"
+        with span("http.client", name) as http_span:
+            try:
+                response = await self.client.request(method, path, json=body)
+            except httpx.HTTPError as exc:
+                raise GitHubError(f"{name}: {type(exc).__name__}") from exc
+            if http_span is not None:
+                http_span.set_http_status(response.status_code)
+            sentry_sdk.add_breadcrumb(
+                type="http",
+                category="github",
+                data={
+                    "method": method,
+                    "url": name[len(method) + 1 :],
+                    "status_code": response.status_code,
+                },
+            )
+            if response.is_error:
+                raise GitHubError(f"{name}: HTTP {response.status_code}")
+            try:
+                data = response.json()
+            except ValueError:
+                raise GitHubError(f"{name}: the answer is not JSON") from None
+            if not isinstance(data, dict):
+                raise GitHubError(f"{name}: the answer is not a JSON object")
+            return data

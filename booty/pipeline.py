@@ -1,0 +1,77 @@
+"""The pipeline job: read an issue, ask the LLM for a plan, post it as a comment."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sentry_sdk
+
+from booty.github import GitHub, GitHubError
+from booty.llm import LLM
+from booty.queue import Job
+from middleware.jobs import JobScope
+
+logger = logging.getLogger("booty.pipeline")
+
+SYSTEM_PROMPT = (
+    "You are Booty, a careful senior engineer. Read the GitHub issue and answer with a short,"
+    " concrete plan (files to change, steps, tests) that fixes it. Answer in Markdown."
+)
+
+
+async def run_pipeline(job: Job, scope: JobScope, github: GitHub, llm: LLM) -> None:
+    repository: str = job.payload["repository"]
+    number: int = job.payload["issue_number"]
+    try:
+        _step("fetch the issue", repository, number)
+        issue = await github.get_issue(repository, number)
+        prompt = _prompt(issue)
+        _step("ask the LLM for a plan", repository, number)
+        plan = await llm.chat(SYSTEM_PROMPT, prompt)
+        _step("post the plan", repository, number)
+        await github.post_comment(repository, number, plan)
+    except Exception as exc:
+        # The event id goes into the failure comment, so the event is sent first.
+        event_id = scope.capture(exc)
+        await _report_failure(job, github, repository, number, event_id)
+        raise
+
+
+def _step(name: str, repository: str, number: int) -> None:
+    sentry_sdk.add_breadcrumb(
+        category="pipeline", message=name, data={"repository": repository, "issue": number}
+    )
+
+
+def _prompt(issue: dict[str, Any]) -> str:
+    title, body = issue.get("title"), issue.get("body")
+    if not isinstance(title, str):
+        raise GitHubError("the issue has no title")
+    if body is not None and not isinstance(body, str):
+        raise GitHubError("the issue body is not a string")
+    return f"# {title}\n\n{body or '(no description)'}"
+
+
+def failure_comment(job_id: str, event_id: str | None) -> str:
+    reference = f"Sentry event `{event_id}`" if event_id else "no Sentry event (Sentry is off)"
+    return (
+        f"Booty could not plan a fix for this issue: job `{job_id}` failed ({reference})."
+        " The maintainers have been told."
+    )
+
+
+async def _report_failure(
+    job: Job, github: GitHub, repository: str, number: int, event_id: str | None
+) -> None:
+    try:
+        await github.post_comment(repository, number, failure_comment(job.id, event_id))
+    except Exception as exc:
+        # The job's one event is already sent: this is a breadcrumb and a log line.
+        sentry_sdk.add_breadcrumb(
+            category="pipeline",
+            level="warning",
+            message="the failure comment could not be posted",
+            data={"error": type(exc).__name__},
+        )
+        logger.warning("job %s: the failure comment could not be posted: %s", job.id, exc)

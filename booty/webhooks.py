@@ -1,0 +1,144 @@
+"""`POST /webhooks/github` queues jobs; `GET /jobs/{job_id}` reports on them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from booty.config import BootySettings
+from booty.queue import Job, Queue
+from booty.worker import Worker
+from middleware.context import get_request_id
+from middleware.jobs import trace_headers
+
+router = APIRouter()
+
+PIPELINE_ACTIONS = frozenset({"opened", "reopened", "labeled"})
+VERIFIER_ACTIONS = frozenset({"opened", "reopened", "synchronize"})
+# The repository name and the sha go into GitHub API paths.
+REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+DELIVERY_MAX = 200
+
+
+class BadPayload(Exception):
+    pass
+
+
+@router.post("/webhooks/github")
+async def github_webhook(request: Request) -> JSONResponse:
+    settings: BootySettings = request.state.settings
+    if settings.github_webhook_secret is None:
+        return _answer(503, detail="GITHUB_WEBHOOK_SECRET is not set")
+    body = await request.body()
+    secret = settings.github_webhook_secret.get_secret_value().encode()
+    if not _signed(secret, body, request.headers.get("x-hub-signature-256")):
+        return _answer(401, detail="missing or invalid X-Hub-Signature-256")
+    event = request.headers.get("x-github-event", "")
+    if event == "ping":
+        return _answer(200, ok=True)
+    try:
+        job = _job(event, _json(body))
+    except BadPayload as exc:
+        return _answer(400, detail=str(exc))
+    if job is None:
+        return _answer(202, job_id=None)
+    queue: Queue = request.state.queue
+    delivery = request.headers.get("x-github-delivery") or None
+    if delivery is not None and len(delivery) > DELIVERY_MAX:
+        return _answer(400, detail=f"X-GitHub-Delivery is longer than {DELIVERY_MAX} characters")
+    job_id, created = await queue.enqueue(
+        job[0], job[1], delivery_id=delivery, request_id=get_request_id(), trace=trace_headers()
+    )
+    if created:
+        worker: Worker = request.state.worker
+        worker.notify()
+    return _answer(202, job_id=job_id)
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(request: Request, job_id: str) -> JSONResponse:
+    queue: Queue = request.state.queue
+    job = await queue.get(job_id)
+    if job is None:
+        return _answer(404, detail="no such job")
+    return JSONResponse(_public(job))
+
+
+def _public(job: Job) -> dict[str, Any]:
+    """A job as GET /jobs shows it: no trace headers, no error text."""
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "attempts": job.attempts,
+        "event_id": job.event_id,
+        "error": job.error,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        **job.payload,
+    }
+
+
+def _answer(status: int, **content: Any) -> JSONResponse:
+    return JSONResponse(content, status_code=status)
+
+
+def _signed(secret: bytes, body: bytes, header: str | None) -> bool:
+    if header is None:
+        return False
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode("latin-1"))
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadPayload("the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadPayload("the body is not a JSON object")
+    return payload
+
+
+def _field(payload: dict[str, Any], path: str, kind: type) -> Any:
+    value: Any = payload
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise BadPayload(f"missing field: {path}")
+        value = value[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BadPayload(f"invalid field: {path} must be a {kind.__name__}")
+    return value
+
+
+def _matching(payload: dict[str, Any], path: str, pattern: re.Pattern[str]) -> str:
+    value: str = _field(payload, path, str)
+    if not pattern.fullmatch(value):
+        raise BadPayload(f"invalid field: {path}")
+    return value
+
+
+def _job(event: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    if event == "issues":
+        if _field(payload, "action", str) not in PIPELINE_ACTIONS:
+            return None
+        return "pipeline", {
+            "repository": _matching(payload, "repository.full_name", REPOSITORY),
+            "issue_number": _field(payload, "issue.number", int),
+        }
+    if event == "pull_request":
+        if _field(payload, "action", str) not in VERIFIER_ACTIONS:
+            return None
+        return "verifier", {
+            "repository": _matching(payload, "repository.full_name", REPOSITORY),
+            "pr_number": _field(payload, "pull_request.number", int),
+            "head_sha": _matching(payload, "pull_request.head.sha", SHA),
+        }
+    return None

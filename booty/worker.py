@@ -1,0 +1,186 @@
+"""The in-process worker loop: N slots take jobs from the queue, each in its own job scope."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import sentry_sdk
+from anyio.abc import TaskGroup
+
+from booty.config import BootySettings
+from booty.github import GitHub
+from booty.llm import LLM
+from booty.pipeline import run_pipeline
+from booty.queue import Job, Queue
+from booty.verifier import run_verifier
+from middleware.jobs import JobScope, job_scope
+
+logger = logging.getLogger("booty.worker")
+
+MECHANISM = "booty.worker"
+Handler = Callable[[Job, JobScope], Awaitable[None]]
+
+
+class UnknownJobKind(Exception):
+    pass
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: Queue,
+        handlers: Mapping[str, Handler],
+        *,
+        concurrency: int = 1,
+        grace: float = 10.0,
+        poll_interval: float = 5.0,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self.queue = queue
+        self.handlers = dict(handlers)
+        self.concurrency = concurrency
+        self.grace = grace
+        self.poll_interval = poll_interval
+        self.retry_delay = retry_delay
+        # One token per committed job: a wake-up sent while every slot is busy is
+        # kept, so no job waits for the poll interval.
+        self._wake_send, self._wake_receive = anyio.create_memory_object_stream[None](math.inf)
+        self._stopping = False
+        self._slots_left = concurrency
+        self._all_stopped = anyio.Event()
+
+    def notify(self) -> None:
+        """A job was committed: wake an idle slot."""
+        # When stopping, the job simply stays queued for the next start.
+        with suppress(anyio.ClosedResourceError):
+            self._wake_send.send_nowait(None)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Worker]:
+        async with anyio.create_task_group() as tg:
+            for _ in range(self.concurrency):
+                tg.start_soon(self._slot)
+            try:
+                yield self
+            finally:
+                await self._stop(tg)
+
+    async def _stop(self, tg: TaskGroup) -> None:
+        self._stopping = True
+        self._wake_send.close()
+        logger.info("stopping: running jobs have %ss to finish", self.grace)
+        with anyio.move_on_after(self.grace):
+            await self._all_stopped.wait()
+        # Jobs still running past the grace are cancelled and queued again.
+        tg.cancel_scope.cancel()
+        self._wake_receive.close()
+
+    async def _slot(self) -> None:
+        try:
+            while not self._stopping:
+                try:
+                    job = await self.queue.claim()
+                    if job is None:
+                        await self._idle()
+                    else:
+                        await self._run(job)
+                except Exception:
+                    # A queue failure outside any job (the disk, a lock): report and retry.
+                    logger.exception("the worker loop failed; retrying")
+                    await anyio.sleep(self.retry_delay)
+        finally:
+            self._slots_left -= 1
+            if not self._slots_left:
+                self._all_stopped.set()
+
+    async def _idle(self) -> None:
+        with anyio.move_on_after(self.poll_interval):
+            with suppress(anyio.EndOfStream):
+                await self._wake_receive.receive()
+
+    async def _run(self, job: Job) -> None:
+        with job_scope(
+            job.kind,
+            job.id,
+            request_id=job.request_id,
+            trace=job.trace,
+            tags=_tags(job),
+            data=lambda: _data(job),
+            mechanism=MECHANISM,
+            reraise=False,
+            # Jobs hold issue text, prompts and answers in their variables.
+            drop_local_variables=True,
+        ) as scope:
+            sentry_sdk.add_breadcrumb(
+                category="queue",
+                message=f"job {job.id} running",
+                data={"job_id": job.id, "status": "running", "attempt": job.attempts},
+            )
+            try:
+                handler = self.handlers.get(job.kind)
+                if handler is None:
+                    raise UnknownJobKind(job.kind)
+                await handler(job, scope)
+            except Exception as exc:
+                event_id = scope.capture(exc)
+                await self.queue.finish(
+                    job.id, "failed", event_id=event_id, error=type(exc).__name__
+                )
+                raise
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):
+                    await self.queue.requeue(job.id)
+                raise
+            await self.queue.finish(job.id, "succeeded")
+
+
+def _tags(job: Job) -> dict[str, object]:
+    keys = ("repository", "issue_number", "pr_number")
+    return {key: job.payload[key] for key in keys if key in job.payload}
+
+
+def _data(job: Job) -> dict[str, Any]:
+    return {"attempt": job.attempts, "queued_at": job.created_at, **job.payload}
+
+
+@dataclass(frozen=True)
+class Services:
+    queue: Queue
+    worker: Worker
+
+
+@asynccontextmanager
+async def start_worker(settings: BootySettings) -> AsyncIterator[Services]:
+    """Open the queue, take back jobs a crash left running, run the loop until exit."""
+    queue = Queue(settings.booty_db_path)
+    recovered = await queue.open()
+    if recovered:
+        logger.info("%d job(s) left running by the previous process are queued again", recovered)
+    github = GitHub(settings.github_api_url, settings.github_token)
+    llm = LLM(settings.llm_api_url, settings.llm_api_key, settings.llm_model)
+
+    async def pipeline(job: Job, scope: JobScope) -> None:
+        await run_pipeline(job, scope, github, llm)
+
+    async def verifier(job: Job, scope: JobScope) -> None:
+        await run_verifier(job, github)
+
+    worker = Worker(
+        queue,
+        {"pipeline": pipeline, "verifier": verifier},
+        concurrency=settings.booty_workers,
+        grace=settings.booty_shutdown_grace,
+    )
+    try:
+        async with worker.running():
+            yield Services(queue, worker)
+    finally:
+        await github.aclose()
+        await llm.aclose()
+        await queue.close()

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import respx
+
+from tests.booty.support import FakeApis, configure
+
+
+@pytest.fixture
+def router() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+def apis(router: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> FakeApis:
+    """Booty configured against fake GitHub and LLM APIs that answer successfully."""
+    configure(monkeypatch)
+    return FakeApis(router)

@@ -174,6 +174,24 @@ def _user(walker: Walker, user: Any) -> Any:
     return out
 
 
+def _logentry(walker: Walker, entry: Any) -> Any:
+    out = walker.fields(entry, {"params": Walker.strict})
+    formatted, params = _get(entry, "formatted"), _get(entry, "params")
+    if not isinstance(formatted, str) or not isinstance(params, list):
+        return out
+    # A parameter that the scrubber took out of the formatted message is a secret too.
+    kept = out["formatted"]
+    out["params"] = [
+        FILTERED if str(p) in formatted and str(p) not in kept else scrubbed
+        for p, scrubbed in zip(params, out["params"], strict=True)
+    ]
+    return out
+
+
+def _get(data: Any, key: str) -> Any:
+    return data.get(key) if isinstance(data, dict) else None
+
+
 _breadcrumb = fields({"message": Walker.strict, "data": Walker.strict})
 _mechanism = fields({"data": Walker.strict})
 _frames = fields({"frames": each(fields({"vars": Walker.strict}))})
@@ -189,6 +207,6 @@ _SECTIONS: dict[str, Section] = {
     ),
     "threads": each(fields({"stacktrace": _frames})),
     "stacktrace": _frames,
-    "logentry": fields({"params": Walker.strict}),
+    "logentry": _logentry,
     "spans": each(fields({"data": Walker.strict})),
 }

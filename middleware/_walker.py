@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +19,8 @@ MAX_TEXT = 16_384
 # keys), so results for short ones are kept: a scan costs 10-30 µs, a lookup 0.1 µs.
 CACHED_TEXT = 256
 CACHE_SIZE = 8192
+
+_NAME = re.compile(r"[^\s=:]{1,100}")
 
 Section = Callable[["Walker", Any], Any]
 
@@ -93,7 +96,7 @@ class Walker:
     def _container(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
         if isinstance(value, dict):
             return {self._key(k): self._entry(k, v, strict, depth, seen) for k, v in value.items()}
-        if len(value) == 2 and isinstance(value[0], str):
+        if len(value) == 2 and isinstance(value[0], str) and _NAME.fullmatch(value[0]):
             # A (name, value) pair: header lists, query lists, cookie lists.
             return [self._key(value[0]), self._entry(value[0], value[1], strict, depth, seen)]
         return [self.walk(v, strict, depth, seen) for v in value]

@@ -72,8 +72,9 @@ _PEM = re.compile(
 )
 _KEY_WORD = re.compile(f"(?i:{_WORDS})")
 _KEY_REST = re.compile(r"[\w.-]*")
+# key=value, key: value, "key": "value", and the ('key', 'value') of a repr'd pair.
 _SEPARATED_VALUE = re.compile(
-    r"['\"]?[ \t]{0,3}[:=][ \t]{0,3}"
+    r"(?:['\"]?[ \t]{0,3}[:=][ \t]{0,3}|['\"],[ \t]{0,3}[bru]?(?=['\"]))"
     r"(?P<value>\"[^\"\n]{0,1024}\"|'[^'\n]{0,1024}'"
     r"|['\"]?(?:(?i:bearer|basic|token)[ \t]+)?[^\s&;,'\"<>(){}\[\]]+)"
 )
@@ -178,7 +179,7 @@ class TextScrubber:
             text = text.replace(secret, FILTERED)
         if "PRIVATE KEY-----" in text:
             text = _PEM.sub(FILTERED, text)
-        if "=" in text or ":" in text:
+        if "=" in text or ":" in text or "'," in text or '",' in text:
             text = _pairs(text)
         lowered = text.lower()
         if "bearer" in lowered:

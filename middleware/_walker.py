@@ -22,6 +22,11 @@ CACHE_SIZE = 8192
 
 _NAME = re.compile(r"[^\s=:]{1,100}")
 
+
+def _is_pair(item: Any) -> bool:
+    return isinstance(item, (list, tuple)) and len(item) == 2 and type(item[0]) is str
+
+
 Section = Callable[["Walker", Any], Any]
 
 
@@ -95,17 +100,29 @@ class Walker:
 
     def _container(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
         if isinstance(value, dict):
-            return {self._key(k): self._entry(k, v, strict, depth, seen) for k, v in value.items()}
-        if len(value) == 2 and isinstance(value[0], str) and _NAME.fullmatch(value[0]):
-            # A (name, value) pair: header lists, query lists, cookie lists.
-            return [self._key(value[0]), self._entry(value[0], value[1], strict, depth, seen)]
+            return {
+                self.string(k, False) if type(k) is str else k: self._entry(
+                    k, v, strict, depth, seen
+                )
+                for k, v in value.items()
+            }
+        if value and all(_is_pair(item) for item in value):
+            # A list of (name, value) pairs (headers, query, cookies): Sentry reads the
+            # names as keys, as we do.
+            return [
+                [self.string(k, False), self._entry(k, v, strict, depth, seen)] for k, v in value
+            ]
+        if len(value) == 2 and _is_pair(value) and _NAME.fullmatch(value[0]):
+            # A lone pair: Sentry reads the name as a value, we read it as a key as well.
+            name, item = value
+            return [
+                self.walk(name, strict, depth, seen),
+                self._entry(name, item, strict, depth, seen),
+            ]
         return [self.walk(v, strict, depth, seen) for v in value]
 
-    def _key(self, key: Any) -> Any:
-        return self.string(key, False) if isinstance(key, str) else key
-
     def _entry(self, key: Any, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
-        if value is not None and not isinstance(value, bool) and self.secret_key(key):
+        if value is not None and value is not True and value is not False and self.secret_key(key):
             return FILTERED
         return self.walk(value, strict, depth, seen)
 

@@ -97,8 +97,9 @@ def test_breadcrumb_data_the_caller_holds_is_not_changed(
     start(capture)
     data = {"x-auth-token": TOKEN, "page": 2}
 
-    sentry_sdk.add_breadcrumb(message="call", data=data)
-    sentry_sdk.capture_message("after")
+    with sentry_sdk.isolation_scope():
+        sentry_sdk.add_breadcrumb(message="call", data=data)
+        sentry_sdk.capture_message("after")
 
     assert data == {"x-auth-token": TOKEN, "page": 2}
     crumb = capture.events[0]["breadcrumbs"]["values"][-1]

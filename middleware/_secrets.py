@@ -1,4 +1,4 @@
-"""Secrets recognised by the name that holds them or by their shape, in linear time."""
+"""Secrets recognised by their shape inside any string, in linear time."""
 
 from __future__ import annotations
 
@@ -6,77 +6,14 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
-from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST
-
-FILTERED = "[Filtered]"
-
-# A key is secret when, lower-cased with "-" read as "_", it contains one of these.
-KEY_WORDS = (
-    "password",
-    "passwd",
-    "passphrase",
-    "secret",
-    "token",
-    "auth",
-    "cookie",
-    "api_key",
-    "apikey",
-    "credential",
-    "private_key",
-    "privatekey",
-    "session",
-    "sessid",
-    "signature",
-    "dsn",
-    "csrf",
-    "xsrf",
-    "jwt",
-    "bearer",
-    "mysql_pwd",
-)
-
-
-def normalize_key(key: str) -> str:
-    return key.lower().replace("-", "_")
-
-
-_EXACT_KEYS = frozenset(
-    {normalize_key(k) for k in DEFAULT_DENYLIST}
-    | {"otp", "two_factor", "sid", "pwd", "connect.sid"}
-)
-PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST)
-
-
-@lru_cache(maxsize=4096)
-def _secret_key(normalized: str) -> bool:
-    return normalized in _EXACT_KEYS or any(word in normalized for word in KEY_WORDS)
-
-
-def is_secret_key(key: str, *, pii: bool) -> bool:
-    """`pii`: also treat keys that hold personal data (client IPs) as secret."""
-    if len(key) > 256:
-        return any(word in normalize_key(key) for word in KEY_WORDS)
-    normalized = normalize_key(key)
-    return _secret_key(normalized) or (pii and normalized in PII_KEYS)
-
-
-_WORDS = "|".join(re.escape(w).replace("_", "[-_]") for w in KEY_WORDS)
+from middleware._keys import FILTERED, secret_pairs
 
 # Each pattern starts only where its run of characters starts (a lookbehind), and no
 # two quantifiers can trade characters, so a scan is linear in the text. A pattern
 # runs only when a cheap substring test says it could match.
 _PEM = re.compile(
     r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----[^-]*(?:-----END[A-Z ]{0,40}PRIVATE KEY-----)?"
-)
-_KEY_WORD = re.compile(f"(?i:{_WORDS})")
-_KEY_REST = re.compile(r"[\w.-]*")
-# key=value, key: value, "key": "value", and the ('key', 'value') of a repr'd pair.
-_SEPARATED_VALUE = re.compile(
-    r"(?:['\"]?[ \t]{0,3}[:=][ \t]{0,3}|['\"],[ \t]{0,3}[bru]?(?=['\"]))"
-    r"(?P<value>\"[^\"\n]{0,1024}\"|'[^'\n]{0,1024}'"
-    r"|['\"]?(?:(?i:bearer|basic|token)[ \t]+)?[^\s&;,'\"<>(){}\[\]]+)"
 )
 _BEARER = re.compile(r"(?<![A-Za-z0-9])(?i:bearer)\s+[A-Za-z0-9._~+/=-]+")
 _BASIC = re.compile(r"(?<![A-Za-z0-9])(?i:basic)\s+([A-Za-z0-9+/]{4,}={0,2})")
@@ -180,7 +117,7 @@ class TextScrubber:
         if "PRIVATE KEY-----" in text:
             text = _PEM.sub(FILTERED, text)
         if "=" in text or ":" in text or "'," in text or '",' in text:
-            text = _pairs(text)
+            text = secret_pairs(text)
         lowered = text.lower()
         if "bearer" in lowered:
             text = _BEARER.sub(FILTERED, text)
@@ -199,54 +136,6 @@ class TextScrubber:
         if any(d in text for d in _DIGITS):
             text = _NUMBER.sub(_number, text)
         return text
-
-
-class _KeyWords:
-    """Successive key words in `text`: `re` alternations under (?i) cost ~1 µs a character."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.lowered = text.lower()
-        self.aligned = len(self.lowered) == len(text)
-        self.next = {word: self.lowered.find(word) for word in _KEY_WORDS_DASHED}
-
-    def search(self, pos: int) -> int:
-        """The end of the first key word at or after `pos`, or -1."""
-        if not self.aligned:
-            found = _KEY_WORD.search(self.text, pos)
-            return -1 if found is None else found.end()
-        best = -1
-        for word, at in self.next.items():
-            if 0 <= at < pos:
-                at = self.next[word] = self.lowered.find(word, pos)
-            if at >= 0 and (best < 0 or at < best):
-                best = at
-                best_word = word
-        return best if best < 0 else best + len(best_word)
-
-
-_KEY_WORDS_DASHED = tuple(dict.fromkeys([*KEY_WORDS, *(w.replace("_", "-") for w in KEY_WORDS)]))
-
-
-def _pairs(text: str) -> str:
-    """`key=value` and `"key": "value"` in text, where the key names a secret."""
-    parts: list[str] = []
-    done = 0
-    words = _KeyWords(text)
-    word_end = words.search(0)
-    while word_end >= 0:
-        key_end = _KEY_REST.match(text, word_end).end()  # type: ignore[union-attr]
-        pair = _SEPARATED_VALUE.match(text, key_end)
-        if pair is None:
-            word_end = words.search(key_end)
-            continue
-        value = pair["value"]
-        quote = value[0] if value[:1] in ("'", '"') else ""
-        closing = quote if len(value) > 1 and value.endswith(quote) else ""
-        parts += (text[done : pair.start("value")], quote, FILTERED, closing)
-        done = pair.end()
-        word_end = words.search(done)
-    return "".join(parts) + text[done:] if parts else text
 
 
 def _basic(match: re.Match[str]) -> str:

@@ -9,7 +9,8 @@ from typing import Any
 
 from sentry_sdk.utils import safe_repr
 
-from middleware._secrets import FILTERED, TextScrubber, is_secret_key, luhn, server_would_filter
+from middleware._keys import FILTERED, is_secret_key
+from middleware._secrets import TextScrubber, luhn, server_would_filter
 
 # Deeper data is replaced, not walked: Sentry keeps far less, and the walk stays bounded.
 MAX_DEPTH = 32

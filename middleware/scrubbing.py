@@ -17,7 +17,7 @@ from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Breadcrumb, BreadcrumbHint, Event, Hint
 
-from middleware._secrets import FILTERED, PII_KEYS, is_secret_key, normalize_key
+from middleware._keys import FILTERED, PII_KEYS, is_secret_key, normalize_key
 from middleware._walker import Section, Walker, each, fields
 
 _UNTOUCHED = frozenset(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sentry_sdk.utils import safe_repr
@@ -20,6 +22,30 @@ MAX_TEXT = 16_384
 # keys), so results for short ones are kept: a scan costs 10-30 µs, a lookup 0.1 µs.
 CACHED_TEXT = 256
 CACHE_SIZE = 8192
+# Sentry refuses events over 1 MB. Past this many characters scanned in one event,
+# strings are filtered unread: the time spent on the caller's thread stays bounded.
+MAX_EVENT_TEXT = 256 * 1024
+
+_budget: ContextVar[list[int] | None] = ContextVar("scrub_budget", default=None)
+
+
+def _spend(chars: int) -> bool:
+    left = _budget.get()
+    if left is None:
+        return True
+    left[0] -= chars
+    return left[0] >= 0
+
+
+@contextmanager
+def event_budget() -> Iterator[None]:
+    """Bound the characters scanned for one event (its strings, not the cached ones)."""
+    token = _budget.set([MAX_EVENT_TEXT])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
 
 _NAME = re.compile(r"[^\s=:]{1,100}")
 
@@ -66,12 +92,17 @@ class Walker:
 
     def string(self, text: str, strict: bool) -> str:
         found = self._cache.get((text, strict))
-        if found is None:
-            if len(text) > CACHED_TEXT:
-                return self._scan(text if len(text) <= MAX_TEXT else cut(text), strict)
+        if found is not None:
+            return found
+        if len(text) > MAX_TEXT:
+            text = cut(text)
+        if not _spend(len(text)):
+            return FILTERED
+        found = self._scan(text, strict)
+        if len(text) <= CACHED_TEXT:
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            found = self._cache[text, strict] = self._scan(text, strict)
+            self._cache[text, strict] = found
         return found
 
     def _scan(self, text: str, strict: bool) -> str:

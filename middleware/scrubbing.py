@@ -18,7 +18,7 @@ from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Breadcrumb, BreadcrumbHint, Event, Hint
 
 from middleware._keys import FILTERED, PII_KEYS, is_secret_key, normalize_key
-from middleware._walker import Section, Walker, each, fields
+from middleware._walker import Section, Walker, each, event_budget, fields
 
 _UNTOUCHED = frozenset(
     {"event_id", "timestamp", "start_timestamp", "level", "platform", "type", "sdk", "modules"}
@@ -67,9 +67,10 @@ class Scrubber(Walker):
     def scrub_event(self, event: Event) -> Event:
         """Scrub an event (serialised, or any JSON-like dict) in place and return it."""
         data = cast(dict[str, Any], event)
-        for name, value in list(data.items()):
-            if name not in _UNTOUCHED:
-                data[name] = _SECTIONS.get(name, Walker.loose)(self, value)
+        with event_budget():
+            for name, value in list(data.items()):
+                if name not in _UNTOUCHED:
+                    data[name] = _SECTIONS.get(name, Walker.loose)(self, value)
         return event
 
     def before_send(self, event: Event, hint: Hint) -> Event | None:
@@ -79,7 +80,8 @@ class Scrubber(Walker):
         return self.scrub_event(event)
 
     def before_breadcrumb(self, crumb: Breadcrumb, hint: BreadcrumbHint) -> Breadcrumb | None:
-        return cast(Breadcrumb, _breadcrumb(self, crumb))
+        with event_budget():
+            return cast(Breadcrumb, _breadcrumb(self, crumb))
 
 
 def _request(walker: Walker, request: Any) -> Any:

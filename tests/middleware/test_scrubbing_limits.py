@@ -10,7 +10,7 @@ import sentry_sdk
 from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Event
 
-from middleware._walker import MAX_TEXT
+from middleware._walker import MAX_EVENT_TEXT, MAX_TEXT
 from middleware.lifespan import init_sentry
 from middleware.scrubbing import Scrubber
 from middleware.settings import load_sentry_config
@@ -127,3 +127,17 @@ def test_event_scrubber_is_the_sdks(send_default_pii: bool) -> None:
 
     assert isinstance(scrubber.event_scrubber, EventScrubber)
     assert ("ip_address" in scrubber.event_scrubber.denylist) is not send_default_pii
+
+
+def test_past_the_event_budget_strings_are_filtered_unread() -> None:
+    blobs = [f"{i} " + "word " * (MAX_TEXT // 4) for i in range(40)]
+    event: dict[str, Any] = {"message": "many", "extra": {"blobs": blobs}}
+
+    scrubbed = cast(dict[str, Any], Scrubber().scrub_event(cast(Event, event)))
+
+    sent = scrubbed["extra"]["blobs"]
+    kept = [blob for blob in sent if blob != FILTERED]
+    assert len(sent) == 40
+    assert 0 < len(kept) <= MAX_EVENT_TEXT // MAX_TEXT
+    assert all(blob.endswith("word...") for blob in kept)
+    assert scrubbed["message"] == "many"

@@ -169,10 +169,10 @@ def _user(walker: Walker, user: Any) -> Any:
         elif name == "ip_address":
             if not walker.hide_pii:
                 out[key] = walker.loose(value)
-        elif walker.hide_pii:
+        elif walker.hide_pii or (value is not None and walker.secret_key(key)):
             out[key] = FILTERED
         else:
-            out[key] = walker.strict({key: value})[key]
+            out[key] = walker.strict(value)
     return out
 
 

@@ -41,7 +41,7 @@ def normalize_key(key: str) -> str:
 
 _EXACT_KEYS = frozenset(
     {normalize_key(k) for k in DEFAULT_DENYLIST}
-    | {"otp", "two_factor", "sid", "pwd", "connect.sid"}
+    | {"otp", "two_factor", "sid", "sig", "pwd", "connect.sid"}
 )
 PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST)
 

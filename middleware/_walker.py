@@ -65,8 +65,11 @@ def cut(text: str) -> str:
 
 
 class Walker:
-    """ "strict" is Sentry's databag treatment: a value its password rule matches is
-    filtered whole. "loose" (messages, names, paths) only loses secret substrings."""
+    """Rebuilds data with secret keys and secret-shaped substrings filtered.
+
+    "strict" is Sentry's databag treatment: a value its password rule matches is
+    filtered whole. "loose" (messages, names, paths) only loses secret substrings.
+    """
 
     def __init__(self, secrets: Iterable[str], *, hide_pii: bool) -> None:
         self.text = TextScrubber(secrets)

@@ -24,8 +24,6 @@ _UNTOUCHED = frozenset(
     {"event_id", "timestamp", "start_timestamp", "level", "platform", "type", "sdk", "modules"}
     | {"debug_meta", "_meta"}
 )
-
-
 _COOKIES = frozenset({"cookie", "set_cookie", "cookies"})
 
 
@@ -204,9 +202,7 @@ _SECTIONS: dict[str, Section] = {
     "contexts": Walker.strict,
     "user": _user,
     "breadcrumbs": each(_breadcrumb),
-    "exception": each(
-        fields({"mechanism": fields({"data": Walker.strict}), "stacktrace": _frames})
-    ),
+    "exception": each(fields({"mechanism": _mechanism, "stacktrace": _frames})),
     "threads": each(fields({"stacktrace": _frames})),
     "stacktrace": _frames,
     "logentry": _logentry,

@@ -45,6 +45,10 @@ def _request(request: dict[str, Any]) -> Callable[[], None]:
     return lambda: capture_with({"request": {"method": "GET", **request}})
 
 
+def _frame_with_secret() -> dict[str, Any]:
+    return {"frames": [{"function": "f", "vars": {"client_secret": SECRET, "n": 1}}]}
+
+
 def _after(setup: Callable[[], object]) -> Callable[[], None]:
     def emit() -> None:
         setup()
@@ -128,6 +132,23 @@ LOCATIONS: dict[str, tuple[Callable[[], None], Callable[[dict[str, Any]], Any], 
         _after(lambda: sentry_sdk.add_breadcrumb(message=f"session={SECRET} page=2")),
         lambda e: e["breadcrumbs"]["values"][-1]["message"],
         f"session={FILTERED} page=2",
+    ),
+    "thread frame vars": (
+        lambda: capture_with({"threads": {"values": [{"stacktrace": _frame_with_secret()}]}}),
+        lambda e: e["threads"]["values"][0]["stacktrace"]["frames"][0]["vars"],
+        {"client_secret": FILTERED, "n": 1},
+    ),
+    "top-level stacktrace": (
+        lambda: capture_with({"stacktrace": _frame_with_secret()}),
+        lambda e: e["stacktrace"]["frames"][0]["vars"],
+        {"client_secret": FILTERED, "n": 1},
+    ),
+    "mechanism data": (
+        lambda: capture_with(
+            {"exception": {"values": [{"type": "E", "mechanism": {"data": {"sig": SECRET}}}]}}
+        ),
+        lambda e: e["exception"]["values"][0]["mechanism"]["data"],
+        {"sig": FILTERED},
     ),
     "log message": (
         lambda: logging.getLogger("tests.scrub").error("retry with session_id=%s", SECRET),

@@ -179,11 +179,13 @@ def _logentry(walker: Walker, entry: Any) -> Any:
     formatted, params = _get(entry, "formatted"), _get(entry, "params")
     if not isinstance(formatted, str) or not isinstance(params, list):
         return out
+    kept, scrubbed = out["formatted"], out["params"]
+    if not isinstance(scrubbed, list) or len(scrubbed) != len(params):
+        return out
     # A parameter that the scrubber took out of the formatted message is a secret too.
-    kept = out["formatted"]
     out["params"] = [
-        FILTERED if str(p) in formatted and str(p) not in kept else scrubbed
-        for p, scrubbed in zip(params, out["params"], strict=True)
+        FILTERED if str(p) in formatted and str(p) not in kept else s
+        for p, s in zip(params, scrubbed, strict=True)
     ]
     return out
 

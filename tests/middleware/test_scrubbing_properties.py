@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import string
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from sentry_sdk.types import Event
 
 from middleware.lifespan import init_sentry
+from middleware.scrubbing import Scrubber
 from middleware.settings import load_sentry_config
 from tests.conftest import CapturingTransport
 from tests.oracle import assert_nothing_left
@@ -240,3 +242,39 @@ def test_no_planted_secret_is_sent_and_ordinary_data_survives(
         assert marker.encode() in sent
     assert b"page=2" in sent
     assert_nothing_left(client.events)
+
+
+FIELD_NAMES = st.sampled_from(
+    (
+        *("values", "frames", "vars", "data", "message", "formatted", "params", "headers"),
+        *("cookies", "query_string", "stacktrace", "mechanism", "id", "ip_address", "env"),
+    )
+)
+JSON_LIKE: st.SearchStrategy[Any] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(st.text(max_size=12), inner)
+        | st.dictionaries(st.text(max_size=12) | st.integers(), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+SECTION_NAMES = st.sampled_from(
+    (
+        *("request", "extra", "contexts", "user", "breadcrumbs", "exception", "threads"),
+        *("stacktrace", "logentry", "spans", "tags", "message", "transaction", "other"),
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=st.dictionaries(SECTION_NAMES, JSON_LIKE, max_size=6))
+def test_any_json_like_event_is_scrubbed_without_error(event: dict[str, Any]) -> None:
+    scrubbed = Scrubber(secrets=[CONFIGURED]).scrub_event(cast(Event, event))
+
+    json.dumps(scrubbed)

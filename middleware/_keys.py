@@ -43,7 +43,16 @@ _EXACT_KEYS = frozenset(
     {normalize_key(k) for k in DEFAULT_DENYLIST}
     | {"otp", "two_factor", "sid", "sig", "pwd", "connect.sid"}
 )
-PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST)
+# Client IPs, which only send_default_pii lets through: the sdk's list and the
+# headers proxies and CDNs put them in.
+PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST) | {
+    "forwarded",
+    "x_client_ip",
+    "x_cluster_client_ip",
+    "cf_connecting_ip",
+    "true_client_ip",
+    "fastly_client_ip",
+}
 
 
 @lru_cache(maxsize=4096)

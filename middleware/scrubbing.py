@@ -63,13 +63,15 @@ class Scrubber(Walker):
         self.event_scrubber: EventScrubber = _KeyScrubber(send_default_pii=send_default_pii)
 
     def scrub_event(self, event: Event) -> Event:
-        """Scrub an event (serialised, or any JSON-like dict) in place and return it."""
-        data = cast(dict[str, Any], event)
+        """A scrubbed copy of an event (serialised, or any JSON-like dict)."""
         with event_budget():
-            for name, value in list(data.items()):
-                if name not in _UNTOUCHED:
-                    data[name] = _SECTIONS.get(name, Walker.loose)(self, value)
-        return event
+            scrubbed = {
+                name: value
+                if name in _UNTOUCHED
+                else _SECTIONS.get(name, Walker.loose)(self, value)
+                for name, value in cast(dict[str, Any], event).items()
+            }
+        return cast(Event, scrubbed)
 
     def before_send(self, event: Event, hint: Hint) -> Event | None:
         return self.scrub_event(event)

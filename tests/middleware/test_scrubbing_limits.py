@@ -89,6 +89,7 @@ def test_direct_scrub_of_a_raw_pathological_event_is_bounded_and_serialisable() 
     assert scrubbed["extra"]["event"]["extra"] == FILTERED
     assert scrubbed["extra"]["loop"]["self"] == FILTERED
     assert scrubbed["extra"]["loop"]["api_key"] == FILTERED
+    assert event["extra"]["loop"]["api_key"] == TOKEN
 
 
 def test_breadcrumb_data_the_caller_holds_is_not_changed(

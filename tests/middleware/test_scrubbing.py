@@ -242,14 +242,15 @@ def test_send_default_pii_keeps_user_ip_and_cookie_names_not_secrets(
 ) -> None:
     start(capture, monkeypatch, pii=True)
     user = {"id": "42", "ip_address": "203.0.113.7", "username": "ann", "api_token": SECRET}
-    sentry_sdk.set_user(user)
 
-    _request(
-        {
-            "headers": {"Cookie": f"session={SECRET}; theme=dark", "Authorization": SECRET},
-            "cookies": {"session": SECRET, "theme": "dark"},
-        }
-    )()
+    with sentry_sdk.isolation_scope() as scope:
+        scope.set_user(user)
+        _request(
+            {
+                "headers": {"Cookie": f"session={SECRET}; theme=dark", "Authorization": SECRET},
+                "cookies": {"session": SECRET, "theme": "dark"},
+            }
+        )()
 
     event = only_event(capture)
     assert event["user"] == {**user, "api_token": FILTERED}
@@ -262,19 +263,16 @@ def test_without_send_default_pii_ip_and_cookies_are_dropped(
     capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     start(capture, monkeypatch)
-    sentry_sdk.set_user({"id": "42", "ip_address": "203.0.113.7"})
+    headers = {
+        "Cookie": "theme=dark",
+        "X-Forwarded-For": "203.0.113.7",
+        "Forwarded": "for=203.0.113.7",
+        "CF-Connecting-IP": "203.0.113.7",
+    }
 
-    _request(
-        {
-            "headers": {
-                "Cookie": "theme=dark",
-                "X-Forwarded-For": "203.0.113.7",
-                "Forwarded": "for=203.0.113.7",
-                "CF-Connecting-IP": "203.0.113.7",
-            },
-            "cookies": {"theme": "dark"},
-        }
-    )()
+    with sentry_sdk.isolation_scope() as scope:
+        scope.set_user({"id": "42", "ip_address": "203.0.113.7"})
+        _request({"headers": headers, "cookies": {"theme": "dark"}})()
 
     event = capture.events[0]
     assert event["user"] == {"id": "42"}

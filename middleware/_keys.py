@@ -55,6 +55,10 @@ PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST) | {
 }
 
 
+# Span data keys Sentry defines for token counts; its server keeps them in span data.
+SPAN_COUNTS = ("gen_ai.usage.", "gen_ai.request.max_tokens")
+
+
 @lru_cache(maxsize=4096)
 def _secret_key(normalized: str) -> bool:
     return normalized in _EXACT_KEYS or any(word in normalized for word in KEY_WORDS)

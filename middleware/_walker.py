@@ -11,7 +11,7 @@ from typing import Any
 
 from sentry_sdk.utils import safe_repr
 
-from middleware._keys import FILTERED, is_secret_key
+from middleware._keys import FILTERED, SPAN_COUNTS, is_secret_key
 from middleware._secrets import TextScrubber, luhn, server_would_filter
 
 # Deeper data is replaced, not walked: Sentry keeps far less, and the walk stays bounded.
@@ -129,6 +129,11 @@ class Walker:
                 return self._container(value, strict, depth + 1, seen)
             finally:
                 seen.discard(id(value))
+        if isinstance(value, str):
+            # A str enum (the sdk's TransactionSource) stays itself unless scrubbed.
+            text = value[:]
+            scrubbed = self.string(text, strict)
+            return value if scrubbed == text else scrubbed
         if isinstance(value, bytes):
             return self.string(value.decode("utf-8", "replace"), strict)
         return self.string(safe_repr(value), strict)
@@ -155,6 +160,20 @@ class Walker:
                 self._entry(name, item, strict, depth, seen),
             ]
         return [self.walk(v, strict, depth, seen) for v in value]
+
+    def span_data(self, data: Any) -> Any:
+        """Span data, where Sentry keeps its own token counts (gen_ai.usage.*)."""
+        if not isinstance(data, dict):
+            return self.strict(data)
+        return {
+            key: self.strict(value)
+            if isinstance(key, str) and key.startswith(SPAN_COUNTS)
+            else self.strict_entry(key, value)
+            for key, value in data.items()
+        }
+
+    def strict_entry(self, key: Any, value: Any) -> Any:
+        return self._entry(key, value, True, 1, set())
 
     def _entry(self, key: Any, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
         if value is not None and value is not True and value is not False and self.secret_key(key):

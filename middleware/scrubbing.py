@@ -17,7 +17,7 @@ from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Breadcrumb, BreadcrumbHint, Event, Hint
 
-from middleware._keys import FILTERED, PII_KEYS, is_secret_key, normalize_key
+from middleware._keys import FILTERED, PII_KEYS, SPAN_COUNTS, is_secret_key, normalize_key
 from middleware._walker import Section, Walker, each, event_budget, fields
 
 _UNTOUCHED = frozenset(
@@ -41,6 +41,9 @@ class _KeyScrubber(EventScrubber):
             return
         for key in d:
             if not isinstance(key, str) or not is_secret_key(key, pii=self.hide_pii):
+                continue
+            # before_send filters these where Sentry's server would, and only there.
+            if key.startswith(SPAN_COUNTS):
                 continue
             # Under send_default_pii, before_send keeps the names of the cookies.
             if self.hide_pii or normalize_key(key) not in _COOKIES:
@@ -176,6 +179,15 @@ def _user(walker: Walker, user: Any) -> Any:
     return out
 
 
+def _contexts(walker: Walker, contexts: Any) -> Any:
+    if not isinstance(contexts, dict):
+        return walker.strict(contexts)
+    return {
+        name: _trace(walker, context) if name == "trace" else walker.strict_entry(name, context)
+        for name, context in contexts.items()
+    }
+
+
 def _logentry(walker: Walker, entry: Any) -> Any:
     out = walker.fields(entry, {"params": Walker.strict})
     formatted, params = _get(entry, "formatted"), _get(entry, "params")
@@ -196,6 +208,7 @@ def _get(data: Any, key: str) -> Any:
     return data.get(key) if isinstance(data, dict) else None
 
 
+_trace = fields({"data": Walker.span_data})
 _breadcrumb = fields({"message": Walker.strict, "data": Walker.strict})
 _mechanism = fields({"data": Walker.strict})
 _frames = fields({"frames": each(fields({"vars": Walker.strict}))})
@@ -203,12 +216,12 @@ _frames = fields({"frames": each(fields({"vars": Walker.strict}))})
 _SECTIONS: dict[str, Section] = {
     "request": _request,
     "extra": Walker.strict,
-    "contexts": Walker.strict,
+    "contexts": _contexts,
     "user": _user,
     "breadcrumbs": each(_breadcrumb),
     "exception": each(fields({"mechanism": _mechanism, "stacktrace": _frames})),
     "threads": each(fields({"stacktrace": _frames})),
     "stacktrace": _frames,
     "logentry": _logentry,
-    "spans": each(fields({"data": Walker.strict})),
+    "spans": each(fields({"data": Walker.span_data})),
 }

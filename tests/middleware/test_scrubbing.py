@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 import sentry_sdk
+from sentry_sdk.tracing import TransactionSource
 from sentry_sdk.types import Event
 
 from middleware.lifespan import init_sentry
@@ -201,10 +202,14 @@ def test_transaction_and_span_data(
 ) -> None:
     start(capture, monkeypatch)
 
-    with sentry_sdk.start_transaction(name=f"job token={SECRET}") as transaction:
+    with sentry_sdk.start_transaction(
+        name=f"job token={SECRET}", source=TransactionSource.TASK
+    ) as transaction:
         transaction.set_data("llm_api_key", SECRET)
         with sentry_sdk.start_span(op="http.client", name=f"GET /?signature={SECRET}") as span:
             span.set_data("http.query", f"signature={SECRET}&page=2")
+            span.set_data("gen_ai.usage.input_tokens", 42)
+            span.set_data("input_tokens", 42)
 
     [sent] = capture.transactions
     assert SECRET.encode() not in capture.serialized()
@@ -213,6 +218,10 @@ def test_transaction_and_span_data(
     [span_sent] = sent["spans"]
     assert span_sent["data"]["http.query"] == f"signature={FILTERED}&page=2"
     assert span_sent["description"] == f"GET /?signature={FILTERED}"
+    # As Sentry's server does: its own token counts stay, any other "*token*" key goes.
+    assert span_sent["data"]["gen_ai.usage.input_tokens"] == 42
+    assert span_sent["data"]["input_tokens"] == FILTERED
+    assert sent["transaction_info"] == {"source": "task"}
 
 
 def test_configured_secrets_and_dsn_key(

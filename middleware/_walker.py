@@ -22,25 +22,28 @@ MAX_TEXT = 16_384
 # keys), so results for short ones are kept: a scan costs 10-30 µs, a lookup 0.1 µs.
 CACHED_TEXT = 256
 CACHE_SIZE = 8192
-# Sentry refuses events over 1 MB. Past this many characters scanned in one event,
-# strings are filtered unread: the time spent on the caller's thread stays bounded.
-MAX_EVENT_TEXT = 256 * 1024
+# Sentry refuses events over 1 MB, and the sdk keeps databags to 10 items a level.
+# Past these, in one event, data is filtered unread: the time spent on the caller's
+# thread (the event loop, for a request) stays bounded.
+MAX_EVENT_TEXT = 128 * 1024
+MAX_EVENT_ITEMS = 5_000
 
 _budget: ContextVar[list[int] | None] = ContextVar("scrub_budget", default=None)
 
 
-def _spend(chars: int) -> bool:
+def _spend(chars: int = 0, items: int = 0) -> bool:
     left = _budget.get()
     if left is None:
         return True
     left[0] -= chars
-    return left[0] >= 0
+    left[1] -= items
+    return (not chars or left[0] >= 0) and (not items or left[1] >= 0)
 
 
 @contextmanager
 def event_budget() -> Iterator[None]:
-    """Bound the characters scanned for one event (its strings, not the cached ones)."""
-    token = _budget.set([MAX_EVENT_TEXT])
+    """Bound the characters scanned and the items walked for one event."""
+    token = _budget.set([MAX_EVENT_TEXT, MAX_EVENT_ITEMS])
     try:
         yield
     finally:
@@ -74,7 +77,8 @@ class Walker:
     def __init__(self, secrets: Iterable[str], *, hide_pii: bool) -> None:
         self.text = TextScrubber(secrets)
         self.hide_pii = hide_pii
-        self._cache: dict[tuple[str, bool], str] = {}
+        # Indexed by `strict`: results for loose ([0]) and strict ([1]) scans.
+        self._caches: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._keys: dict[str, bool] = {}
 
     def secret_key(self, key: object) -> bool:
@@ -94,18 +98,19 @@ class Walker:
         return self.walk(value, False, 0, set())
 
     def string(self, text: str, strict: bool) -> str:
-        found = self._cache.get((text, strict))
+        cache = self._caches[strict]
+        found = cache.get(text)
         if found is not None:
             return found
         if len(text) > MAX_TEXT:
             text = cut(text)
-        if not _spend(len(text)):
+        if not _spend(chars=len(text)):
             return FILTERED
         found = self._scan(text, strict)
         if len(text) <= CACHED_TEXT:
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.clear()
-            self._cache[text, strict] = found
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[text] = found
         return found
 
     def _scan(self, text: str, strict: bool) -> str:
@@ -122,7 +127,7 @@ class Walker:
             digits = str(abs(value))
             return FILTERED if 13 <= len(digits) <= 19 and luhn(digits) else value
         if isinstance(value, (dict, list, tuple)):
-            if depth >= MAX_DEPTH or id(value) in seen:
+            if depth >= MAX_DEPTH or id(value) in seen or not _spend(items=len(value)):
                 return FILTERED
             seen.add(id(value))
             try:
@@ -140,12 +145,7 @@ class Walker:
 
     def _container(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
         if isinstance(value, dict):
-            return {
-                self.string(k, False) if type(k) is str else k: self._entry(
-                    k, v, strict, depth, seen
-                )
-                for k, v in value.items()
-            }
+            return self._dict(value, strict, depth, seen)
         if value and all(_is_pair(item) for item in value):
             # A list of (name, value) pairs (headers, query, cookies): Sentry reads the
             # names as keys, as we do.
@@ -159,7 +159,37 @@ class Walker:
                 self.walk(name, strict, depth, seen),
                 self._entry(name, item, strict, depth, seen),
             ]
-        return [self.walk(v, strict, depth, seen) for v in value]
+        values = self._caches[strict]
+        return [
+            values.get(v) or self.string(v, strict)
+            if type(v) is str
+            else self.walk(v, strict, depth, seen)
+            for v in value
+        ]
+
+    def _dict(self, value: dict[Any, Any], strict: bool, depth: int, seen: set[int]) -> Any:
+        # The hot loop of the walk: cache lookups inlined, no call for a known string.
+        names, values, keys = self._caches[False], self._caches[strict], self._keys
+        out = {}
+        for key, item in value.items():
+            if type(key) is str:
+                name = names.get(key)
+                if name is None:
+                    name = self.string(key, False)
+                secret = keys.get(key)
+                if secret is None:
+                    secret = self.secret_key(key)
+                if secret and item is not None and item is not True and item is not False:
+                    out[name] = FILTERED
+                    continue
+            else:
+                name = key
+            if type(item) is str:
+                found = values.get(item)
+                out[name] = self.string(item, strict) if found is None else found
+            else:
+                out[name] = self.walk(item, strict, depth, seen)
+        return out
 
     def span_data(self, data: Any) -> Any:
         """Span data, where Sentry keeps its own token counts (gen_ai.usage.*)."""
@@ -191,6 +221,8 @@ class Walker:
                 out[key] = section(self, item)
             elif item is not None and self.secret_key(key):
                 out[key] = FILTERED
+            elif type(item) is str:
+                out[key] = self._caches[False].get(item) or self.string(item, False)
             else:
                 out[key] = self.loose(item)
         return out

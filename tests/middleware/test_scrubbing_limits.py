@@ -10,7 +10,7 @@ import sentry_sdk
 from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Event
 
-from middleware._walker import MAX_EVENT_TEXT, MAX_TEXT
+from middleware._walker import MAX_EVENT_ITEMS, MAX_EVENT_TEXT, MAX_TEXT
 from middleware.lifespan import init_sentry
 from middleware.scrubbing import Scrubber
 from middleware.settings import load_sentry_config
@@ -131,14 +131,28 @@ def test_event_scrubber_is_the_sdks(send_default_pii: bool) -> None:
 
 
 def test_past_the_event_budget_strings_are_filtered_unread() -> None:
-    blobs = [f"{i} " + "word " * (MAX_TEXT // 4) for i in range(40)]
+    blobs = [f"{i} " + "word " * (MAX_TEXT // 4) for i in range(MAX_EVENT_TEXT // MAX_TEXT * 2)]
     event: dict[str, Any] = {"message": "many", "extra": {"blobs": blobs}}
 
     scrubbed = cast(dict[str, Any], Scrubber().scrub_event(cast(Event, event)))
 
     sent = scrubbed["extra"]["blobs"]
     kept = [blob for blob in sent if blob != FILTERED]
-    assert len(sent) == 40
+    assert len(sent) == len(blobs)
     assert 0 < len(kept) <= MAX_EVENT_TEXT // MAX_TEXT
     assert all(blob.endswith("word...") for blob in kept)
     assert scrubbed["message"] == "many"
+
+
+def test_past_the_event_budget_items_are_filtered_unwalked() -> None:
+    # Each group costs 3/4 of the budget: its rows, and 2 fields a row.
+    groups = {
+        name: [{"id": i, "name": f"row {i}"} for i in range(MAX_EVENT_ITEMS // 4)]
+        for name in ("a", "b", "c")
+    }
+    event: dict[str, Any] = {"message": "wide", "extra": groups}
+
+    scrubbed = cast(dict[str, Any], Scrubber().scrub_event(cast(Event, event)))
+
+    assert scrubbed["extra"] == {"a": groups["a"], "b": FILTERED, "c": FILTERED}
+    assert scrubbed["message"] == "wide"

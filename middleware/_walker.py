@@ -4,51 +4,21 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sentry_sdk.utils import safe_repr
 
+from middleware._budget import MAX_TEXT, cut, spend
 from middleware._keys import FILTERED, SPAN_COUNTS, is_secret_key
 from middleware._secrets import TextScrubber, luhn, server_would_filter
 
 # Deeper data is replaced, not walked: Sentry keeps far less, and the walk stays bounded.
 MAX_DEPTH = 32
-# Longer strings are cut before the scan: `re` costs 0.02-1 µs a character.
-MAX_TEXT = 16_384
 # Events repeat most of their strings (module names, paths, source lines, scope
 # keys), so results for short ones are kept: a scan costs 10-30 µs, a lookup 0.1 µs.
 CACHED_TEXT = 256
 CACHE_SIZE = 8192
-# Sentry refuses events over 1 MB, and the sdk keeps databags to 10 items a level.
-# Past these, in one event, data is filtered unread: the time spent on the caller's
-# thread (the event loop, for a request) stays bounded.
-MAX_EVENT_TEXT = 128 * 1024
-MAX_EVENT_ITEMS = 5_000
-
-_budget: ContextVar[list[int] | None] = ContextVar("scrub_budget", default=None)
-
-
-def _spend(chars: int = 0, items: int = 0) -> bool:
-    left = _budget.get()
-    if left is None:
-        return True
-    left[0] -= chars
-    left[1] -= items
-    return (not chars or left[0] >= 0) and (not items or left[1] >= 0)
-
-
-@contextmanager
-def event_budget() -> Iterator[None]:
-    """Bound the characters scanned and the items walked for one event."""
-    token = _budget.set([MAX_EVENT_TEXT, MAX_EVENT_ITEMS])
-    try:
-        yield
-    finally:
-        _budget.reset(token)
-
 
 _NAME = re.compile(r"[^\s=:]{1,100}")
 
@@ -58,13 +28,6 @@ def _is_pair(item: Any) -> bool:
 
 
 Section = Callable[["Walker", Any], Any]
-
-
-def cut(text: str) -> str:
-    head = text[:MAX_TEXT]
-    # Do not leave the start of a secret that straddles the cut.
-    space = max(head.rfind(" ", MAX_TEXT - 4096), head.rfind("\n", MAX_TEXT - 4096))
-    return (head[:space] if space > 0 else head) + "..."
 
 
 class Walker:
@@ -104,7 +67,7 @@ class Walker:
             return found
         if len(text) > MAX_TEXT:
             text = cut(text)
-        if not _spend(chars=len(text)):
+        if not spend(chars=len(text)):
             return FILTERED
         found = self._scan(text, strict)
         if len(text) <= CACHED_TEXT:
@@ -127,7 +90,7 @@ class Walker:
             digits = str(abs(value))
             return FILTERED if 13 <= len(digits) <= 19 and luhn(digits) else value
         if isinstance(value, (dict, list, tuple)):
-            if depth >= MAX_DEPTH or id(value) in seen or not _spend(items=len(value)):
+            if depth >= MAX_DEPTH or id(value) in seen or not spend(items=len(value)):
                 return FILTERED
             seen.add(id(value))
             try:

@@ -10,7 +10,7 @@ import sentry_sdk
 from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Event
 
-from middleware._walker import MAX_EVENT_ITEMS, MAX_EVENT_TEXT, MAX_TEXT
+from middleware._budget import MAX_EVENT_ITEMS, MAX_EVENT_TEXT, MAX_TEXT
 from middleware.lifespan import init_sentry
 from middleware.scrubbing import Scrubber
 from middleware.settings import load_sentry_config

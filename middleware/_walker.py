@@ -21,6 +21,8 @@ CACHED_TEXT = 256
 CACHE_SIZE = 8192
 
 _NAME = re.compile(r"[^\s=:]{1,100}")
+# Integers with fewer digits than a card number are kept without a look.
+_CARD_MIN = 10**12
 
 
 def _is_pair(item: Any) -> bool:
@@ -147,9 +149,12 @@ class Walker:
                     continue
             else:
                 name = key
-            if type(item) is str:
+            kind = type(item)
+            if kind is str:
                 found = values.get(item)
                 out[name] = self.string(item, strict) if found is None else found
+            elif (kind is int and -_CARD_MIN < item < _CARD_MIN) or item is None or kind is bool:
+                out[name] = item
             else:
                 out[name] = self.walk(item, strict, depth, seen)
         return out

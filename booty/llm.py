@@ -53,7 +53,8 @@ class LLM:
                 if response.is_error:
                     raise LLMError(f"chat {self.model}: HTTP {response.status_code}")
                 content, usage = _parse(response)
-                crumb.update(usage)
+                # Not "input_tokens": Sentry scrubs any data key that says "token".
+                crumb["usage"] = {k.removesuffix("_tokens"): v for k, v in usage.items()}
             except httpx.HTTPError as exc:
                 crumb["error"] = type(exc).__name__
                 raise LLMError(f"chat {self.model}: {type(exc).__name__}") from exc

@@ -17,6 +17,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 import middleware.lifespan
+from tests.oracle import assert_nothing_left
 
 FAKE_DSN = "https://publickey0123456789abcdef@sentry.invalid/42"
 
@@ -95,10 +96,16 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 
 
 @pytest.fixture
-def capture(monkeypatch: pytest.MonkeyPatch) -> CapturingTransport:
-    """A DSN in the environment and a transport that keeps envelopes in memory."""
+def capture(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapturingTransport]:
+    """A DSN in the environment and a transport that keeps envelopes in memory.
+
+    On teardown every event and transaction kept must give Sentry's own server-side
+    scrubber nothing left to remove.
+    """
     monkeypatch.setenv("SENTRY_DSN", FAKE_DSN)
-    return CapturingTransport()
+    transport = CapturingTransport()
+    yield transport
+    assert_nothing_left(transport.events + transport.transactions)
 
 
 class EnvelopeServer:
@@ -166,6 +173,8 @@ class EnvelopeServer:
 
 @pytest.fixture
 def envelope_server() -> Iterator[EnvelopeServer]:
+    """Checked on teardown like `capture`."""
     server = EnvelopeServer()
     yield server
     server.close()
+    assert_nothing_left(server.events + server.items("transaction"))

@@ -149,7 +149,7 @@ async def test_breadcrumbs_tell_the_story_without_prompt_or_answer(
     (llm,) = [c for c in crumbs if c.get("category") == "llm"]
     assert llm["data"]["model"] == MODEL
     assert llm["data"]["status_code"] == 200
-    assert (llm["data"]["input_tokens"], llm["data"]["output_tokens"]) == (42, 17)
+    assert llm["data"]["usage"] == {"input": 42, "output": 17}
     assert llm["data"]["latency_ms"] >= 0
     serialized = capture.serialized()
     assert ISSUE_BODY.encode() not in serialized

@@ -1,0 +1,155 @@
+"""Which part of an event gets which treatment, following Sentry's server.
+
+Databags (extra, contexts, request data, frame variables, breadcrumb data and
+messages, span data, log parameters) are "strict"; names and messages are "loose".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from middleware._keys import FILTERED, normalize_key
+from middleware._walker import Section, Walker, each, fields
+
+COOKIES = frozenset({"cookie", "set_cookie", "cookies"})
+
+
+def _request(walker: Walker, request: Any) -> Any:
+    out = walker.fields(
+        request,
+        {
+            "headers": _headers,
+            "cookies": _cookies,
+            "query_string": _query,
+            "data": Walker.strict,
+            "env": Walker.strict,
+        },
+    )
+    if walker.hide_pii and isinstance(out, dict):
+        out.pop("cookies", None)
+    return out
+
+
+def _headers(walker: Walker, headers: Any) -> Any:
+    if isinstance(headers, dict):
+        return {walker.loose(k): _header(walker, k, v) for k, v in headers.items()}
+    if isinstance(headers, list):
+        return [
+            [walker.loose(h[0]), _header(walker, h[0], h[1])]
+            if isinstance(h, list | tuple) and len(h) == 2
+            else walker.strict(h)
+            for h in headers
+        ]
+    return walker.strict(headers)
+
+
+def _header(walker: Walker, name: Any, value: Any) -> Any:
+    cookie = isinstance(name, str) and normalize_key(name) in COOKIES
+    if cookie and not walker.hide_pii and isinstance(value, str):
+        return _cookie_names(value)
+    if walker.secret_key(name):
+        return FILTERED
+    return walker.strict(value)
+
+
+def _cookie_names(header: str) -> str:
+    """Which cookies were sent, without their values."""
+    parts = []
+    for part in header.split(";"):
+        name, eq, _ = part.partition("=")
+        parts.append(f"{name}={FILTERED}" if eq else part)
+    return ";".join(parts)
+
+
+def _cookies(walker: Walker, cookies: Any) -> Any:
+    if isinstance(cookies, str):
+        return _cookie_names(cookies)
+    if isinstance(cookies, dict):
+        return {walker.loose(name): FILTERED for name in cookies}
+    return FILTERED
+
+
+def _query(walker: Walker, query: Any) -> Any:
+    """Every key kept; a value filtered whole when its key or its content is secret."""
+    if not isinstance(query, str):
+        return walker.strict(query)
+    parts = []
+    for part in query.split("&"):
+        key, eq, value = part.partition("=")
+        if not eq:
+            key, value = "", part
+        plain = unquote_plus(value)
+        secret = walker.secret_key(unquote_plus(key)) or walker.string(plain, True) != plain
+        if secret and value:
+            parts.append(f"{key}{eq}{FILTERED}")
+        else:
+            parts.append(part)
+    return "&".join(parts)
+
+
+def _user(walker: Walker, user: Any) -> Any:
+    """id and tenant id; the IP with send_default_pii; without it nothing else."""
+    if not isinstance(user, dict):
+        return walker.strict(user)
+    out: dict[Any, Any] = {}
+    for key, value in user.items():
+        name = normalize_key(key) if isinstance(key, str) else key
+        if name in ("id", "tenant_id"):
+            out[key] = walker.strict(value)
+        elif name == "ip_address":
+            if not walker.hide_pii:
+                out[key] = walker.loose(value)
+        elif walker.hide_pii or (value is not None and walker.secret_key(key)):
+            out[key] = FILTERED
+        else:
+            out[key] = walker.strict(value)
+    return out
+
+
+def _contexts(walker: Walker, contexts: Any) -> Any:
+    if not isinstance(contexts, dict):
+        return walker.strict(contexts)
+    return {
+        name: _trace(walker, context) if name == "trace" else walker.strict_entry(name, context)
+        for name, context in contexts.items()
+    }
+
+
+def _logentry(walker: Walker, entry: Any) -> Any:
+    out = walker.fields(entry, {"params": Walker.strict})
+    formatted, params = _get(entry, "formatted"), _get(entry, "params")
+    if not isinstance(formatted, str) or not isinstance(params, list):
+        return out
+    kept, scrubbed = out["formatted"], out["params"]
+    if not isinstance(scrubbed, list) or len(scrubbed) != len(params):
+        return out
+    # A parameter that the scrubber took out of the formatted message is a secret too.
+    out["params"] = [
+        FILTERED if str(p) in formatted and str(p) not in kept else s
+        for p, s in zip(params, scrubbed, strict=True)
+    ]
+    return out
+
+
+def _get(data: Any, key: str) -> Any:
+    return data.get(key) if isinstance(data, dict) else None
+
+
+_trace = fields({"data": Walker.span_data})
+breadcrumb = fields({"message": Walker.strict, "data": Walker.strict})
+_mechanism = fields({"data": Walker.strict})
+_frames = fields({"frames": each(fields({"vars": Walker.strict}))})
+
+SECTIONS: dict[str, Section] = {
+    "request": _request,
+    "extra": Walker.strict,
+    "contexts": _contexts,
+    "user": _user,
+    "breadcrumbs": each(breadcrumb),
+    "exception": each(fields({"mechanism": _mechanism, "stacktrace": _frames})),
+    "threads": each(fields({"stacktrace": _frames})),
+    "stacktrace": _frames,
+    "logentry": _logentry,
+    "spans": each(fields({"data": Walker.span_data})),
+}

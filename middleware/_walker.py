@@ -1,0 +1,210 @@
+"""A bounded, cycle-safe walk that rebuilds JSON-like data with secrets filtered."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sentry_sdk.utils import safe_repr
+
+from middleware._budget import MAX_TEXT, cut, spend
+from middleware._keys import FILTERED, SPAN_COUNTS, is_secret_key
+from middleware._secrets import TextScrubber, luhn, server_would_filter
+
+# Deeper data is replaced, not walked: Sentry keeps far less, and the walk stays bounded.
+MAX_DEPTH = 32
+# Events repeat most of their strings (module names, paths, source lines, scope
+# keys), so results for short ones are kept: a scan costs 10-30 µs, a lookup 0.1 µs.
+CACHED_TEXT = 256
+CACHE_SIZE = 8192
+
+_NAME = re.compile(r"[^\s=:]{1,100}")
+# Integers with fewer digits than a card number are kept without a look.
+_CARD_MIN = 10**12
+
+
+def _is_pair(item: Any) -> bool:
+    return isinstance(item, (list, tuple)) and len(item) == 2 and type(item[0]) is str
+
+
+Section = Callable[["Walker", Any], Any]
+
+
+class Walker:
+    """Rebuilds data with secret keys and secret-shaped substrings filtered.
+
+    "strict" is Sentry's databag treatment: a value its password rule matches is
+    filtered whole. "loose" (messages, names, paths) only loses secret substrings.
+    """
+
+    def __init__(self, secrets: Iterable[str], *, hide_pii: bool) -> None:
+        self.text = TextScrubber(secrets)
+        self.hide_pii = hide_pii
+        # Indexed by `strict`: results for loose ([0]) and strict ([1]) scans.
+        self._caches: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        self._keys: dict[str, bool] = {}
+
+    def secret_key(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        found = self._keys.get(key)
+        if found is None:
+            if len(self._keys) >= CACHE_SIZE:
+                self._keys.clear()
+            found = self._keys[key] = is_secret_key(key, pii=self.hide_pii)
+        return found
+
+    def strict(self, value: Any) -> Any:
+        return self.walk(value, True, 0, set())
+
+    def loose(self, value: Any) -> Any:
+        return self.walk(value, False, 0, set())
+
+    def string(self, text: str, strict: bool) -> str:
+        cache = self._caches[strict]
+        found = cache.get(text)
+        if found is not None:
+            return found
+        if len(text) > MAX_TEXT:
+            text = cut(text)
+        if not spend(chars=len(text)):
+            return FILTERED
+        found = self._scan(text, strict)
+        if len(text) <= CACHED_TEXT:
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[text] = found
+        return found
+
+    def _scan(self, text: str, strict: bool) -> str:
+        if strict and server_would_filter(text):
+            return FILTERED
+        return self.text(text)
+
+    def walk(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
+        if type(value) is str:
+            return self.string(value, strict)
+        if value is None or isinstance(value, (bool, float, datetime.datetime)):
+            return value
+        if isinstance(value, int):
+            digits = str(abs(value))
+            return FILTERED if 13 <= len(digits) <= 19 and luhn(digits) else value
+        if isinstance(value, (dict, list, tuple)):
+            if depth >= MAX_DEPTH or id(value) in seen or not spend(items=len(value)):
+                return FILTERED
+            seen.add(id(value))
+            try:
+                return self._container(value, strict, depth + 1, seen)
+            finally:
+                seen.discard(id(value))
+        if isinstance(value, str):
+            # A str enum (the sdk's TransactionSource) stays itself unless scrubbed.
+            text = value[:]
+            scrubbed = self.string(text, strict)
+            return value if scrubbed == text else scrubbed
+        if isinstance(value, bytes):
+            return self.string(value.decode("utf-8", "replace"), strict)
+        return self.string(safe_repr(value), strict)
+
+    def _container(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
+        if isinstance(value, dict):
+            return self._dict(value, strict, depth, seen)
+        if value and all(_is_pair(item) for item in value):
+            # A list of (name, value) pairs (headers, query, cookies): Sentry reads the
+            # names as keys, as we do.
+            return [
+                [self.string(k, False), self._entry(k, v, strict, depth, seen)] for k, v in value
+            ]
+        if len(value) == 2 and _is_pair(value) and _NAME.fullmatch(value[0]):
+            # A lone pair: Sentry reads the name as a value, we read it as a key as well.
+            name, item = value
+            return [
+                self.walk(name, strict, depth, seen),
+                self._entry(name, item, strict, depth, seen),
+            ]
+        values = self._caches[strict]
+        return [
+            values.get(v) or self.string(v, strict)
+            if type(v) is str
+            else self.walk(v, strict, depth, seen)
+            for v in value
+        ]
+
+    def _dict(self, value: dict[Any, Any], strict: bool, depth: int, seen: set[int]) -> Any:
+        # The hot loop of the walk: cache lookups inlined, no call for a known string.
+        names, values, keys = self._caches[False], self._caches[strict], self._keys
+        out = {}
+        for key, item in value.items():
+            if type(key) is str:
+                name = names.get(key)
+                if name is None:
+                    name = self.string(key, False)
+                secret = keys.get(key)
+                if secret is None:
+                    secret = self.secret_key(key)
+                if secret and item is not None and item is not True and item is not False:
+                    out[name] = FILTERED
+                    continue
+            else:
+                name = key
+            kind = type(item)
+            if kind is str:
+                found = values.get(item)
+                out[name] = self.string(item, strict) if found is None else found
+            elif (kind is int and -_CARD_MIN < item < _CARD_MIN) or item is None or kind is bool:
+                out[name] = item
+            else:
+                out[name] = self.walk(item, strict, depth, seen)
+        return out
+
+    def span_data(self, data: Any) -> Any:
+        """Span data, where Sentry keeps its own token counts (gen_ai.usage.*)."""
+        if not isinstance(data, dict):
+            return self.strict(data)
+        return {
+            key: self.strict(value)
+            if isinstance(key, str) and key.startswith(SPAN_COUNTS)
+            else self.strict_entry(key, value)
+            for key, value in data.items()
+        }
+
+    def strict_entry(self, key: Any, value: Any) -> Any:
+        return self._entry(key, value, True, 1, set())
+
+    def _entry(self, key: Any, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
+        if value is not None and value is not True and value is not False and self.secret_key(key):
+            return FILTERED
+        return self.walk(value, strict, depth, seen)
+
+    def fields(self, value: Any, sections: dict[str, Section]) -> Any:
+        """A dict whose listed fields have their own treatment; the rest is loose."""
+        if not isinstance(value, dict):
+            return self.loose(value)
+        out = {}
+        for key, item in value.items():
+            section = sections.get(key)
+            if section is not None:
+                out[key] = section(self, item)
+            elif item is not None and self.secret_key(key):
+                out[key] = FILTERED
+            elif type(item) is str:
+                out[key] = self._caches[False].get(item) or self.string(item, False)
+            else:
+                out[key] = self.loose(item)
+        return out
+
+    def each(self, value: Any, section: Section) -> Any:
+        """A list, or Sentry's {"values": [...]}, of items of one kind."""
+        if isinstance(value, list):
+            return [section(self, item) for item in value]
+        return self.fields(value, {"values": lambda w, v: w.each(v, section)})
+
+
+def fields(sections: dict[str, Section]) -> Section:
+    return lambda walker, value: walker.fields(value, sections)
+
+
+def each(section: Section) -> Section:
+    return lambda walker, value: walker.each(value, section)

@@ -22,6 +22,16 @@ from tests.oracle import assert_nothing_left
 FAKE_DSN = "https://publickey0123456789abcdef@sentry.invalid/42"
 
 
+def items_of(envelopes: list[Envelope], kind: str) -> list[dict[str, Any]]:
+    """The decoded payloads of the envelopes' items of one type ("event", "transaction")."""
+    return [
+        json.loads(item.get_bytes())
+        for envelope in envelopes
+        for item in envelope.items
+        if item.type == kind
+    ]
+
+
 class CapturingTransport(Transport):
     """Keeps every envelope the real client would send."""
 
@@ -33,12 +43,7 @@ class CapturingTransport(Transport):
         self.envelopes.append(envelope)
 
     def items(self, kind: str) -> list[dict[str, Any]]:
-        found = []
-        for envelope in self.envelopes:
-            for item in envelope.items:
-                if item.type == kind:
-                    found.append(json.loads(item.get_bytes()))
-        return found
+        return items_of(self.envelopes, kind)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -147,13 +152,7 @@ class EnvelopeServer:
     def items(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
             bodies = list(self.bodies)
-        found = []
-        for body in bodies:
-            envelope = Envelope.deserialize(body)
-            for item in envelope.items:
-                if item.type == kind:
-                    found.append(json.loads(item.get_bytes()))
-        return found
+        return items_of([Envelope.deserialize(body) for body in bodies], kind)
 
     @property
     def events(self) -> list[dict[str, Any]]:

@@ -14,10 +14,10 @@ import anyio
 import httpx
 import pytest
 import respx
-from asgi_lifespan import LifespanManager
 from sentry_sdk.transport import Transport
 
 from booty.main import create_app
+from tests.asgi import running
 
 SECRET = "whsec-0123456789abcdefSECRET"
 GITHUB_TOKEN = "ghp_0123456789abcdefTOKEN"
@@ -81,10 +81,8 @@ async def post_event(
 @asynccontextmanager
 async def booty(transport: Transport | None) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(sentry_transport=transport)
-    async with LifespanManager(app, shutdown_timeout=15) as manager:
-        asgi = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=asgi, base_url="http://booty") as client:
-            yield client
+    async with running(app, base_url="http://booty", shutdown_timeout=15) as client:
+        yield client
 
 
 async def wait_done(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:

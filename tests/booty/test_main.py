@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from booty.main import create_app
-from tests.booty.helpers import running
+from tests.asgi import running
 from tests.conftest import CapturingTransport
 
 TOKEN = "internal-token-0123456789"

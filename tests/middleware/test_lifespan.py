@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sentry_sdk
 from asgi_lifespan import LifespanManager
@@ -19,6 +18,7 @@ from starlette.routing import Route
 
 import middleware.lifespan
 from middleware import ConfigError, SentryLifespan, instrument
+from tests.asgi import running
 from tests.conftest import CapturingTransport, EnvelopeServer
 
 AppLifespan = Any
@@ -42,14 +42,6 @@ def build_app(
     )
     instrument(app)
     return app
-
-
-@asynccontextmanager
-async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +22,7 @@ from middleware import (
     instrument,
     set_user_context,
 )
+from tests.asgi import running, websocket_scope
 from tests.conftest import CapturingTransport
 
 logger = logging.getLogger("tests.app")
@@ -103,14 +101,6 @@ def fastapi_app(transport: CapturingTransport | None = None) -> FastAPI:
         await websocket.close()
 
     return app
-
-
-@asynccontextmanager
-async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
 
 
 @pytest.mark.parametrize(
@@ -354,20 +344,7 @@ async def test_websocket_gets_its_own_request_id_and_scope() -> None:
     async def send(message: Message) -> None:
         messages.append(message)
 
-    scope: Scope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "path": "/ws",
-        "raw_path": b"/ws",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"x-request-id", b"ws-1")],
-        "scheme": "ws",
-        "server": ("test", 80),
-        "client": ("127.0.0.1", 1234),
-        "subprotocols": [],
-        "state": {},
-    }
+    scope = websocket_scope("/ws", request_id=b"ws-1")
     await app(scope, receive, send)
     assert [m.get("text") for m in messages if m["type"] == "websocket.send"] == ["ws-1"]
 
@@ -481,20 +458,7 @@ async def test_websocket_errors_are_captured_in_the_connections_scope(
     async def send(message: Message) -> None:
         pass
 
-    scope: Scope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0"},
-        "path": "/ws",
-        "raw_path": b"/ws",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"x-request-id", b"ws-err-1")],
-        "scheme": "ws",
-        "server": ("test", 80),
-        "client": ("127.0.0.1", 1234),
-        "subprotocols": [],
-        "state": {},
-    }
+    scope = websocket_scope("/ws", request_id=b"ws-err-1")
     async with LifespanManager(app):
         with pytest.raises(RuntimeError, match="socket handler failed"):
             await app(scope, receive, send)

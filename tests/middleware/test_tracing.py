@@ -2,17 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 import sentry_sdk
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from middleware import SentryLifespan, instrument
+from tests.asgi import running
 from tests.conftest import CapturingTransport
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
@@ -49,14 +46,6 @@ def traced_app(transport: CapturingTransport) -> FastAPI:
         return {"status": "done"}
 
     return app
-
-
-@asynccontextmanager
-async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
 
 
 async def test_no_transaction_and_no_span_at_rate_zero(capture: CapturingTransport) -> None:

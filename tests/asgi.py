@@ -1,0 +1,38 @@
+"""Drive an ASGI app in memory, the way every test here does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from asgi_lifespan import LifespanManager
+from starlette.types import ASGIApp, Scope
+
+
+@asynccontextmanager
+async def running(
+    app: ASGIApp, *, base_url: str = "http://test", shutdown_timeout: float = 5
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan started, an httpx client on it, stopped on exit."""
+    async with LifespanManager(app, shutdown_timeout=shutdown_timeout) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+def websocket_scope(path: str, *, request_id: bytes) -> Scope:
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"x-request-id", request_id)],
+        "scheme": "ws",
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1234),
+        "subprotocols": [],
+        "state": {},
+    }

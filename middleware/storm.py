@@ -122,11 +122,15 @@ class StormGuard:
 
     def fingerprint(self, exc: BaseException) -> tuple[Fingerprint, FrameType | None]:
         """The exception type plus the innermost in-app frame (else the innermost)."""
+        known = self._in_app
         tb = exc.__traceback__
         innermost = found = None
         while tb is not None:
             innermost = tb
-            if self._is_in_app(tb.tb_frame):
+            in_app = known.get(tb.tb_frame.f_code)
+            if in_app is None:
+                in_app = self._learn(tb.tb_frame)
+            if in_app:
                 found = tb
             tb = tb.tb_next
         chosen = found or innermost
@@ -134,17 +138,15 @@ class StormGuard:
             return (type(exc), None, 0), None
         return (type(exc), chosen.tb_frame.f_code, chosen.tb_lineno), chosen.tb_frame
 
-    def _is_in_app(self, frame: FrameType) -> bool:
+    def _learn(self, frame: FrameType) -> bool:
+        if len(self._in_app) > 4096:
+            self._in_app.clear()
         code = frame.f_code
-        known = self._in_app.get(code)
-        if known is None:
-            if len(self._in_app) > 4096:
-                self._in_app.clear()
-            # The sdk's own rule, so the fingerprint names the frame Sentry shows as in-app.
-            marked = {"module": frame.f_globals.get("__name__"), "abs_path": _abs(code)}
-            set_in_app_in_frames([marked], self._exclude, self._include, self._project_root)
-            known = self._in_app[code] = marked.get("in_app") is True
-        return known
+        # The sdk's own rule, so the fingerprint names the frame Sentry shows as in-app.
+        marked = {"module": frame.f_globals.get("__name__"), "abs_path": _abs(code)}
+        set_in_app_in_frames([marked], self._exclude, self._include, self._project_root)
+        in_app = self._in_app[code] = marked.get("in_app") is True
+        return in_app
 
     def _sweep(self, now: float) -> None:
         self._swept = now

@@ -45,7 +45,7 @@ class Plan:
     scrub_runs: tuple[int, int]
 
 
-FULL = Plan(5, 3, 0.4, 3, 4.0, 1.0, 16, (200, 10))
+FULL = Plan(5, 3, 0.25, 3, 4.0, 1.0, 16, (200, 10))
 QUICK = Plan(1, 1, 0.1, 2, 1.0, 0.5, 16, (20, 2))
 
 
@@ -103,7 +103,7 @@ def run_wire(plan: Plan) -> Runs:
                 env=child_env(variant),
                 cwd=ROOT,
             )
-            runs[variant, path].append({"rps": load.rps, "p99": load.p99_ms})
+            runs[variant, path].append({"rps": load.rps, "p99": load.p99_ms, "cpu": load.cpu_us})
         progress(f"over the wire: round {r + 1}/{plan.wire_rounds}")
     return runs
 
@@ -153,33 +153,55 @@ def inprocess_sections(runs: Runs) -> list[Section]:
 
 def wire_sections(runs: Runs) -> list[Section]:
     ok = Section("uvicorn, GET /ok", "req/s", "bare FastAPI")
+    ok_cpu = Section("uvicorn, GET /ok, server CPU", "us/request", "bare FastAPI")
     ok_p99 = Section("uvicorn, GET /ok, p99 latency", "ms", "bare FastAPI")
-    base = col(runs, "bare", "/ok", "rps")
-    base_p99 = col(runs, "bare", "/ok", "p99")
     for v in OK_VARIANTS:
+        booty = v == "booty"
         ok.add(
             VARIANTS[v].label,
             col(runs, v, "/ok", "rps"),
-            base,
-            at_least(0.85) if v == "booty" else None,
+            col(runs, "bare", "/ok", "rps"),
+            at_least(0.85) if booty else None,
         )
-        ok_p99.add(VARIANTS[v].label, col(runs, v, "/ok", "p99"), base_p99)
-    errors_only = col(runs, "booty", "/ok", "rps")
-    traced = Section("uvicorn, GET /ok, tracing", "req/s", "Booty, errors only")
-    for v in ["booty-t0.1", "booty-t1.0"]:
-        traced.add(
+        ok_cpu.add(
             VARIANTS[v].label,
-            col(runs, v, "/ok", "rps"),
-            errors_only,
-            at_least(0.75) if v == "booty-t0.1" else None,
+            col(runs, v, "/ok", "cpu"),
+            col(runs, "bare", "/ok", "cpu"),
+            at_most(round(1 / 0.85, 2)) if booty else None,
         )
+        ok_p99.add(VARIANTS[v].label, col(runs, v, "/ok", "p99"), col(runs, "bare", "/ok", "p99"))
+
+    traced = Section("uvicorn, GET /ok, tracing", "req/s", "Booty, errors only")
+    traced_cpu = Section(
+        "uvicorn, GET /ok, tracing, server CPU", "us/request", "Booty, errors only"
+    )
+    for v in ["booty-t0.1", "booty-t1.0"]:
+        first = v == "booty-t0.1"
+        rps, cpu = col(runs, v, "/ok", "rps"), col(runs, v, "/ok", "cpu")
+        base_rps, base_cpu = col(runs, "booty", "/ok", "rps"), col(runs, "booty", "/ok", "cpu")
+        traced.add(VARIANTS[v].label, rps, base_rps, at_least(0.75) if first else None)
+        target = at_most(round(1 / 0.75, 2)) if first else None
+        traced_cpu.add(VARIANTS[v].label, cpu, base_cpu, target)
 
     fail = Section("uvicorn, always-failing GET /fail", "req/s", "Booty, Sentry off")
-    base = col(runs, "booty-off", "/fail", "rps")
+    fail_cpu = Section(
+        "uvicorn, always-failing GET /fail, server CPU", "us/request", "Booty, Sentry off"
+    )
     for v in FAIL_VARIANTS:
-        target = at_least(0.8) if v == "booty" else None
-        fail.add(VARIANTS[v].label, col(runs, v, "/fail", "rps"), base, target)
-    return [ok, ok_p99, traced, fail]
+        booty = v == "booty"
+        fail.add(
+            VARIANTS[v].label,
+            col(runs, v, "/fail", "rps"),
+            col(runs, "booty-off", "/fail", "rps"),
+            at_least(0.8) if booty else None,
+        )
+        fail_cpu.add(
+            VARIANTS[v].label,
+            col(runs, v, "/fail", "cpu"),
+            col(runs, "booty-off", "/fail", "cpu"),
+            at_most(1.25) if booty else None,
+        )
+    return [ok, ok_cpu, ok_p99, traced, traced_cpu, fail, fail_cpu]
 
 
 def scrub_section(runs: list[dict[str, float]]) -> Section:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 class Load:
     rps: float
     p99_ms: float
+    requests: int
 
 
 def pinned(cpu: int | None, argv: list[str]) -> list[str]:
@@ -40,7 +41,7 @@ def run(url: str, seconds: float, connections: int, cpu: int | None) -> Load:
         pinned(cpu, argv), capture_output=True, text=True, timeout=seconds + 30, check=True
     )
     data = json.loads(out.stdout)
-    return Load(data["rps"], data["p99_ms"])
+    return Load(data["rps"], data["p99_ms"], data["requests"])
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -53,9 +54,11 @@ def _wrk(url: str, seconds: float, connections: int, cpu: int | None) -> Load:
     ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
-    if rps is None or p99 is None:
+    count = re.search(r"(\d+) requests in", out)
+    if rps is None or p99 is None or count is None:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
-    return Load(float(rps.group(1)), float(p99.group(1)) * _UNITS[p99.group(2)])
+    p99_ms = float(p99.group(1)) * _UNITS[p99.group(2)]
+    return Load(float(rps.group(1)), p99_ms, int(count.group(1)))
 
 
 async def _connection(host: str, port: int, request: bytes, deadline: float) -> list[float]:
@@ -86,13 +89,13 @@ async def _python_client(url: str, seconds: float, connections: int) -> Load:
     elapsed = time.perf_counter() - start
     latencies = sorted(x for r in results for x in r)
     p99 = latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
-    return Load(len(latencies) / elapsed, p99 * 1e3)
+    return Load(len(latencies) / elapsed, p99 * 1e3, len(latencies))
 
 
 def main() -> None:
     url, seconds, connections = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
     load = asyncio.run(_python_client(url, seconds, connections))
-    print(json.dumps({"rps": load.rps, "p99_ms": load.p99_ms}))
+    print(json.dumps({"rps": load.rps, "p99_ms": load.p99_ms, "requests": load.requests}))
 
 
 if __name__ == "__main__":

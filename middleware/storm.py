@@ -1,12 +1,14 @@
 """The error-storm guard: bound what one repeating error costs.
 
-Building an event (frames, local variables, serialisation, scrubbing) takes
-about a millisecond of event-loop time. When a dependency dies and every
-request fails, the first few events of that error are all anyone reads, and
-the sdk's transport queue overflows anyway, dropping events at random. So
+Building an event (frames, local variables, source context, serialisation,
+scrubbing) takes milliseconds of event-loop time. When a dependency dies and
+every request fails, the first few events of that error are all anyone reads,
+and the sdk's transport queue overflows anyway, dropping events at random. So
 past `limit` events of one fingerprint (exception type plus innermost in-app
 frame) inside a window, the event is not built at all: it is counted as lost
-in the sdk's client reports, and one summary says how many were suppressed.
+in the sdk's client reports (reason "backpressure"). A warning is logged when a
+storm starts; when its window has passed, one summary with the count is logged
+and put as a breadcrumb on the next event sent (the same error's or another's).
 """
 
 from __future__ import annotations
@@ -122,20 +124,23 @@ class StormGuard:
 
     def fingerprint(self, exc: BaseException) -> tuple[Fingerprint, FrameType | None]:
         """The exception type plus the innermost in-app frame (else the innermost)."""
-        known = self._in_app
+        entries = []
         tb = exc.__traceback__
-        innermost = found = None
         while tb is not None:
-            innermost = tb
-            in_app = known.get(tb.tb_frame.f_code)
-            if in_app is None:
-                in_app = self._learn(tb.tb_frame)
-            if in_app:
-                found = tb
+            entries.append(tb)
             tb = tb.tb_next
-        chosen = found or innermost
-        if chosen is None:
+        if not entries:
             return (type(exc), None, 0), None
+        # From the inside out: the in-app frame is usually a step or two from the raise.
+        chosen = entries[-1]
+        known = self._in_app
+        for entry in reversed(entries):
+            in_app = known.get(entry.tb_frame.f_code)
+            if in_app is None:
+                in_app = self._learn(entry.tb_frame)
+            if in_app:
+                chosen = entry
+                break
         return (type(exc), chosen.tb_frame.f_code, chosen.tb_lineno), chosen.tb_frame
 
     def _learn(self, frame: FrameType) -> bool:

@@ -238,7 +238,13 @@ async def test_limit_zero_disables_the_guard(
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SENTRY_STORM_LIMIT", "-1"), ("SENTRY_STORM_LIMIT", "many"), ("SENTRY_STORM_WINDOW", "0")],
+    [
+        ("SENTRY_STORM_LIMIT", "-1"),
+        ("SENTRY_STORM_LIMIT", "many"),
+        ("SENTRY_STORM_WINDOW", "0"),
+        ("SENTRY_STORM_WINDOW", "86401"),
+        ("SENTRY_STORM_WINDOW", "nan"),
+    ],
 )
 def test_invalid_storm_settings_fail_open_elsewhere_and_closed_in_production(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str

@@ -45,7 +45,7 @@ class Plan:
     scrub_runs: tuple[int, int]
 
 
-FULL = Plan(5, 3, 0.25, 3, 4.0, 1.0, 16, (200, 10))
+FULL = Plan(5, 5, 0.25, 3, 3.0, 1.0, 16, (200, 10))
 QUICK = Plan(1, 1, 0.1, 2, 1.0, 0.5, 16, (20, 2))
 
 
@@ -71,8 +71,9 @@ def worker(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, fl
         capture_output=True,
         text=True,
         timeout=timeout,
-        check=True,
     )
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(argv)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

@@ -92,6 +92,8 @@ class Variant:
     label: str
     factory: Callable[[], FastAPI]
     env: dict[str, str] = field(default_factory=dict)
+    # The stock integration patches Starlette for the whole process, bare apps included.
+    patches_starlette: bool = False
 
 
 _ENABLED = {"SENTRY_DSN": DSN}
@@ -100,7 +102,9 @@ VARIANTS = {
     v.name: v
     for v in [
         Variant("bare", "bare FastAPI", bare),
-        Variant("stock", "stock sentry-sdk integration, errors only", stock),
+        Variant(
+            "stock", "stock sentry-sdk integration, errors only", stock, patches_starlette=True
+        ),
         Variant("correlation-id", "asgi-correlation-id (no Sentry)", correlation_id),
         Variant("booty-off", "Booty's stack, Sentry disabled", booty),
         Variant("booty", "Booty's stack, enabled, errors only", booty, _ENABLED),

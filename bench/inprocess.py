@@ -4,9 +4,10 @@
 
 Times are the process's CPU time, not the wall clock: on a shared machine the
 wall clock also counts the time the neighbours had the CPU. Prints the least
-disturbed batch's mean per request, and the median and p99 of the individual
-requests (the event-loop time each one took, everything in a request being on
-the loop).
+disturbed batch's mean per request, the same for a bare FastAPI app measured in
+turns with it in the same process (the reference), and the median and p99 of
+the individual requests (the event-loop time each one took, everything in a
+request being on the loop).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from asgi_lifespan import LifespanManager
 from starlette.types import ASGIApp, Message
 
-from bench.apps import build
+from bench.apps import bare, build
 
 MIN_REQUESTS = 10
 
@@ -81,14 +82,21 @@ def p99(samples: list[float]) -> float:
 
 
 async def measure(variant: str, path: str, seconds: float, batches: int) -> dict[str, float]:
-    app = build(variant)
+    app, reference = build(variant), bare()
     scope = http_scope(path)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app) as manager, LifespanManager(reference) as ref:
         await batch(manager.app, scope, seconds / 2)  # warm-up
-        results = [await batch(manager.app, scope, seconds) for _ in range(batches)]
+        await batch(ref.app, scope, seconds / 2)
+        results, refs = [], []
+        # Interleaved with a bare app in the same process: what slows one down
+        # (a neighbour, the CPU's clock) slows the other, and the ratio stays.
+        for _ in range(batches):
+            results.append(await batch(manager.app, scope, seconds))
+            refs.append(await batch(ref.app, scope, seconds))
     every = [x for r in results for x in r]
     return {
         "us": min(statistics.fmean(r) for r in results) * 1e6,
+        "ref": min(statistics.fmean(r) for r in refs) * 1e6,
         "p50": statistics.median(every) * 1e6,
         "p99": p99(every) * 1e6,
         "requests": len(every),

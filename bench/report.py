@@ -28,9 +28,16 @@ class Section:
         values: Sequence[float],
         baseline: Sequence[float],
         target: Callable[[float], str] | None = None,
+        *,
+        ratios_of: tuple[Sequence[float], Sequence[float]] | None = None,
     ) -> Row:
-        """A row whose ratio is taken round by round against the same round's baseline."""
-        ratios = [v / b if b else float("nan") for v, b in zip(values, baseline, strict=True)]
+        """A row whose ratio is taken round by round against the same round's baseline.
+
+        `ratios_of` gives the figures to divide when they are not the values
+        themselves (times already taken relative to a reference).
+        """
+        top, bottom = ratios_of or (values, baseline)
+        ratios = [v / b if b else float("nan") for v, b in zip(top, bottom, strict=True)]
         row = Row(label, list(values), ratios)
         if target is not None and ratios:
             row.target = target(statistics.median(ratios))

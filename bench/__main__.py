@@ -45,7 +45,7 @@ class Plan:
     scrub_runs: tuple[int, int]
 
 
-FULL = Plan(5, 5, 0.2, 3, 3.0, 1.0, 16, (200, 10))
+FULL = Plan(5, 4, 0.2, 3, 3.0, 1.0, 16, (200, 10))
 QUICK = Plan(1, 1, 0.1, 2, 1.0, 0.5, 16, (20, 2))
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -38,11 +38,10 @@ def traced_app(transport: CapturingTransport) -> FastAPI:
         raise RuntimeError(f"boom {n}")
 
     @app.get("/slow")
-    async def slow() -> dict[str, str]:
-        end = asyncio.get_running_loop().time() + 0.3
-        while asyncio.get_running_loop().time() < end:
-            sum(range(10_000))
-            await asyncio.sleep(0)
+    def slow() -> dict[str, str]:
+        # Sync, so it runs on a worker thread and leaves the profiler's sampler
+        # thread the interpreter lock to take its samples.
+        time.sleep(0.3)
         return {"status": "done"}
 
     return app

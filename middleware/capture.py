@@ -16,13 +16,14 @@ import sentry_sdk
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
 from sentry_sdk.utils import event_from_exception
 
+from middleware import storm
 from middleware.context import RequestState, current_state
 
 
 def capture_unhandled(exc: BaseException, mechanism: str) -> str | None:
     """Capture `exc` once as unhandled; return the event id (None when not sent)."""
     client = sentry_sdk.get_client()
-    if not client.is_active():
+    if not client.is_active() or not storm.admit(client, exc):
         return None
     event, hint = event_from_exception(
         exc, client_options=client.options, mechanism={"type": mechanism, "handled": False}

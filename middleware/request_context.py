@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import time
-import uuid
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,11 @@ _TRACE_HEADERS = frozenset({b"sentry-trace", b"baggage"})
 
 
 def _new_request_id() -> str:
-    return uuid.uuid4().hex
+    """uuid.uuid4().hex, without building a UUID object (a third of the cost)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 class RequestContextMiddleware:
@@ -71,20 +76,33 @@ class RequestContextMiddleware:
                     await self._call(scope, receive, send, state)
                     return
                 sentry_scope.add_event_processor(_request_data(scope, time.time()))
-                if (
-                    has_tracing_enabled(client.options)
-                    and scope["path"] not in self.untraced_paths
-                ):
-                    await self._call_traced(scope, receive, send, state, trace_headers)
-                    return
                 # A fork shares its parent's trace: each request gets its own, or the caller's.
                 if trace_headers:
                     sentry_scope.generate_propagation_context(trace_headers)
                 else:
                     sentry_scope.set_new_propagation_context()
+                if self._sampled(scope, sentry_scope, client.options):
+                    await self._call_traced(scope, receive, send, state, trace_headers)
+                    return
                 await self._call(scope, receive, send, state)
         finally:
             _current.reset(token)
+
+    def _sampled(
+        self, scope: Scope, sentry_scope: sentry_sdk.Scope, options: dict[str, Any]
+    ) -> bool:
+        """Decide before building anything: the unsampled share costs no transaction.
+
+        The sdk decides inside start_transaction, after building a Transaction and
+        its span for every request; at a 0.1 rate that is most of the cost.
+        """
+        if not has_tracing_enabled(options) or scope["path"] in self.untraced_paths:
+            return False
+        parent = sentry_scope.get_active_propagation_context().parent_sampled
+        if parent is not None:
+            return parent
+        rate = options.get("traces_sample_rate") or 0.0
+        return random.random() < rate  # noqa: S311 - sampling, not security
 
     async def _call_traced(
         self,
@@ -101,6 +119,7 @@ class RequestContextMiddleware:
             source=TransactionSource.URL,
             origin="auto.http.request_context",
         )
+        transaction.sampled = True  # decided in _sampled
         with sentry_sdk.start_transaction(
             transaction, custom_sampling_context={"asgi_scope": scope}
         ):

@@ -58,8 +58,10 @@ class SentrySettings(BaseSettings):
     send_default_pii: bool = False
     shutdown_timeout: Seconds = 2.0
     spotlight: bool | str | None = None
+    # Events per fingerprint per window before the storm guard stops building them; 0 = off.
     storm_limit: Annotated[int, Field(ge=0)] = 10
-    storm_window: Seconds = 60.0
+    # Longer than a day would suppress a repeating error for good.
+    storm_window: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] = 60.0
 
     @field_validator("dsn")
     @classmethod

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -38,11 +38,10 @@ def traced_app(transport: CapturingTransport) -> FastAPI:
         raise RuntimeError(f"boom {n}")
 
     @app.get("/slow")
-    async def slow() -> dict[str, str]:
-        end = asyncio.get_running_loop().time() + 0.3
-        while asyncio.get_running_loop().time() < end:
-            sum(range(10_000))
-            await asyncio.sleep(0)
+    def slow() -> dict[str, str]:
+        # Sync, so it runs on a worker thread and leaves the profiler's sampler
+        # thread the interpreter lock to take its samples.
+        time.sleep(0.3)
         return {"status": "done"}
 
     return app
@@ -165,3 +164,17 @@ async def test_sampled_transactions_are_profiled(
     assert profiled["name"] == "/slow"
     assert profiled["trace_id"] == transaction["contexts"]["trace"]["trace_id"]
     assert profile["profile"]["samples"]
+
+
+async def test_a_share_of_requests_is_traced_at_a_partial_rate(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "0.5")
+    async with running(traced_app(capture)) as client:
+        spans = [(await client.get(f"/jobs/{i}")).json()["span"] for i in range(200)]
+    traced = len(capture.transactions)
+    # Binomial(200, 0.5): outside 50..150 with odds below one in a trillion.
+    assert 50 <= traced <= 150
+    assert spans.count("http.server") == traced
+    assert spans.count(None) == 200 - traced
+    assert {t["transaction"] for t in capture.transactions} == {"/jobs/{job_id}"}

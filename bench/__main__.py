@@ -1,0 +1,316 @@
+"""Run the benchmark, print one table of ratios, write bench/RESULTS.md.
+
+python -m bench [--quick] [--rounds N] [--no-wire] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+from bench import wire
+from bench.apps import VARIANTS
+from bench.load import generator, pinned
+from bench.report import Section, at_least, at_most, render
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
+INPROCESS_CPU = 0
+
+OK_VARIANTS = ["bare", "stock", "correlation-id", "booty-off", "booty", "booty-t0.1", "booty-t1.0"]
+FAIL_VARIANTS = ["bare", "stock", "booty-off", "booty", "booty-noguard"]
+CONFIGS = [(v, "/ok") for v in OK_VARIANTS] + [(v, "/fail") for v in FAIL_VARIANTS]
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    wire_rounds: int
+    batch_seconds: float
+    batches: int
+    wire_seconds: float
+    warmup_seconds: float
+    connections: int
+    scrub_runs: tuple[int, int]
+
+
+FULL = Plan(5, 4, 0.2, 3, 3.0, 1.0, 16, (200, 10))
+QUICK = Plan(1, 1, 0.1, 2, 1.0, 0.5, 16, (20, 2))
+
+
+def child_env(variant: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+    env["PYTHONPATH"] = str(ROOT)
+    if variant is not None:
+        env.update(VARIANTS[variant].env)
+    return env
+
+
+def rotated(items: Sequence[tuple[str, str]], r: int) -> list[tuple[str, str]]:
+    # Each round starts elsewhere, so no variant always runs after the same neighbour.
+    k = r % len(items)
+    return [*items[k:], *items[:k]]
+
+
+def worker(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, float]:
+    out = subprocess.run(
+        pinned(INPROCESS_CPU, [sys.executable, "-m", *argv]),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(argv)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+Runs = dict[tuple[str, str], list[dict[str, float]]]
+
+
+def run_inprocess(plan: Plan) -> Runs:
+    runs: Runs = {c: [] for c in CONFIGS}
+    for r in range(plan.rounds):
+        for variant, path in rotated(CONFIGS, r):
+            args = ["bench.inprocess", variant, path, str(plan.batch_seconds), str(plan.batches)]
+            runs[variant, path].append(worker(args, child_env(variant), timeout=120))
+        progress(f"in process: round {r + 1}/{plan.rounds}")
+    return runs
+
+
+def run_wire(plan: Plan) -> Runs:
+    runs: Runs = {c: [] for c in CONFIGS}
+    for r in range(plan.wire_rounds):
+        for variant, path in rotated(CONFIGS, r):
+            load = wire.measure(
+                variant,
+                path,
+                seconds=plan.wire_seconds,
+                warmup=plan.warmup_seconds,
+                connections=plan.connections,
+                env=child_env(variant),
+                cwd=ROOT,
+            )
+            runs[variant, path].append({"rps": load.rps, "p99": load.p99_ms, "cpu": load.cpu_us})
+        progress(f"over the wire: round {r + 1}/{plan.wire_rounds}")
+    return runs
+
+
+def run_scrub(plan: Plan) -> list[dict[str, float]]:
+    typical, pathological = plan.scrub_runs
+    argv = ["bench.scrub", str(typical), str(pathological)]
+    return [worker(argv, child_env(), timeout=300) for _ in range(plan.rounds)]
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def col(runs: Runs, variant: str, path: str, key: str) -> list[float]:
+    return [run[key] for run in runs[variant, path]]
+
+
+def relative(runs: Runs, variant: str, path: str) -> list[float]:
+    """Per round, the variant's time over the bare app measured in turns in its process.
+
+    The stock sdk patches the reference too, so its reference is the bare
+    variant's own process in the same round.
+    """
+    own = col(runs, variant, path, "us")
+    if VARIANTS[variant].patches_starlette:
+        reference = col(runs, "bare", path, "us")
+    else:
+        reference = col(runs, variant, path, "ref")
+    return [o / r for o, r in zip(own, reference, strict=True)]
+
+
+def inprocess_sections(runs: Runs) -> list[Section]:
+    ok = Section("in process, GET /ok", "us/request", "bare FastAPI")
+    base = relative(runs, "bare", "/ok")
+    for v in OK_VARIANTS:
+        target = at_most(1.3) if v == "booty" else None
+        values = col(runs, v, "/ok", "us")
+        ok.add(VARIANTS[v].label, values, [], target, ratios_of=(relative(runs, v, "/ok"), base))
+
+    fail = Section("in process, always-failing GET /fail", "us/request", "Booty, Sentry off")
+    base = relative(runs, "booty-off", "/fail")
+    for v in FAIL_VARIANTS:
+        target = at_most(1.25) if v == "booty" else None
+        values = col(runs, v, "/fail", "us")
+        fail.add(
+            VARIANTS[v].label, values, [], target, ratios_of=(relative(runs, v, "/fail"), base)
+        )
+
+    # Everything in a request runs on the event loop, so what capture adds to a
+    # failing request's median time is the loop time of building one event.
+    cost = Section("one captured error, event-loop time", "us", "stock sdk median")
+    bare = col(runs, "bare", "/fail", "p50")
+    stock = [s - b for s, b in zip(col(runs, "stock", "/fail", "p50"), bare, strict=True)]
+    cost.add("stock sdk, median", stock, stock)
+    for variant, name in [
+        ("booty-noguard", "every error built"),
+        ("booty", "suppressed by the storm guard"),
+    ]:
+        # Sentry off, at the speed the variant's process ran (its reference's).
+        off = [
+            o * ref / off_ref
+            for o, ref, off_ref in zip(
+                col(runs, "booty-off", "/fail", "p50"),
+                col(runs, variant, "/fail", "ref"),
+                col(runs, "booty-off", "/fail", "ref"),
+                strict=True,
+            )
+        ]
+        for key, stat in [("p50", "median"), ("p99", "p99")]:
+            added = [x - o for x, o in zip(col(runs, variant, "/fail", key), off, strict=True)]
+            cost.add(f"Booty, {name}, {stat}", added, stock)
+    return [ok, fail, cost]
+
+
+def wire_sections(runs: Runs) -> list[Section]:
+    ok = Section("uvicorn, GET /ok", "req/s", "bare FastAPI")
+    ok_cpu = Section("uvicorn, GET /ok, server CPU", "us/request", "bare FastAPI")
+    ok_p99 = Section("uvicorn, GET /ok, p99 latency", "ms", "bare FastAPI")
+    for v in OK_VARIANTS:
+        booty = v == "booty"
+        ok.add(
+            VARIANTS[v].label,
+            col(runs, v, "/ok", "rps"),
+            col(runs, "bare", "/ok", "rps"),
+            at_least(0.85) if booty else None,
+        )
+        ok_cpu.add(
+            VARIANTS[v].label,
+            col(runs, v, "/ok", "cpu"),
+            col(runs, "bare", "/ok", "cpu"),
+            at_most(round(1 / 0.85, 2)) if booty else None,
+        )
+        ok_p99.add(VARIANTS[v].label, col(runs, v, "/ok", "p99"), col(runs, "bare", "/ok", "p99"))
+
+    traced = Section("uvicorn, GET /ok, tracing", "req/s", "Booty, errors only")
+    traced_cpu = Section(
+        "uvicorn, GET /ok, tracing, server CPU", "us/request", "Booty, errors only"
+    )
+    for v in ["booty-t0.1", "booty-t1.0"]:
+        first = v == "booty-t0.1"
+        rps, cpu = col(runs, v, "/ok", "rps"), col(runs, v, "/ok", "cpu")
+        base_rps, base_cpu = col(runs, "booty", "/ok", "rps"), col(runs, "booty", "/ok", "cpu")
+        traced.add(VARIANTS[v].label, rps, base_rps, at_least(0.75) if first else None)
+        target = at_most(round(1 / 0.75, 2)) if first else None
+        traced_cpu.add(VARIANTS[v].label, cpu, base_cpu, target)
+
+    fail = Section("uvicorn, always-failing GET /fail", "req/s", "Booty, Sentry off")
+    fail_cpu = Section(
+        "uvicorn, always-failing GET /fail, server CPU", "us/request", "Booty, Sentry off"
+    )
+    for v in FAIL_VARIANTS:
+        booty = v == "booty"
+        fail.add(
+            VARIANTS[v].label,
+            col(runs, v, "/fail", "rps"),
+            col(runs, "booty-off", "/fail", "rps"),
+            at_least(0.8) if booty else None,
+        )
+        fail_cpu.add(
+            VARIANTS[v].label,
+            col(runs, v, "/fail", "cpu"),
+            col(runs, "booty-off", "/fail", "cpu"),
+            at_most(1.25) if booty else None,
+        )
+    return [ok, ok_cpu, ok_p99, traced, traced_cpu, fail, fail_cpu]
+
+
+def scrub_section(runs: list[dict[str, float]]) -> Section:
+    section = Section("scrubbing one event", "us", "sdk EventScrubber, typical")
+    base = [r["sdk-typical"] for r in runs]
+    for key, label in [
+        ("sdk-typical", "sdk default EventScrubber, typical event"),
+        ("booty-typical", "Booty's Scrubber, typical event"),
+        ("sdk-pathological", "sdk default EventScrubber, pathological event"),
+        ("booty-pathological", "Booty's Scrubber, pathological event"),
+    ]:
+        section.add(label, [r[key] for r in runs], base)
+    return section
+
+
+def machine() -> list[str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    packages = ", ".join(
+        f"{name} {version(name)}"
+        for name in ["sentry-sdk", "starlette", "fastapi", "uvicorn", "asgi-correlation-id"]
+    )
+    load = generator()
+    if load == "wrk" and (path := shutil.which("wrk")):
+        load = subprocess.run([path, "-v"], capture_output=True, text=True).stdout.split("[")[0]
+    return [
+        f"- machine: {os.cpu_count()} CPUs (nproc), {cpu}; load average {os.getloadavg()[0]:.1f}",
+        f"- Python {platform.python_version()}; {packages}",
+        f"- load generator: {load.strip()} (server on CPU {wire.SERVER_CPU}, "
+        f"load on CPU {wire.LOAD_CPU}, taskset: {'yes' if shutil.which('taskset') else 'no'})",
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="one short round: a smoke run")
+    parser.add_argument("--rounds", type=int, help="in-process (and scrubbing) rounds")
+    parser.add_argument("--no-wire", action="store_true", help="skip the uvicorn runs")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.rounds:
+        plan = replace(plan, rounds=args.rounds, wire_rounds=min(args.rounds, plan.wire_rounds))
+
+    started = datetime.now(UTC)
+    before = machine()
+    sections = inprocess_sections(run_inprocess(plan))
+    if not args.no_wire:
+        sections += wire_sections(run_wire(plan))
+    sections.append(scrub_section(run_scrub(plan)))
+    table = render(sections)
+    print(table)
+
+    if args.no_write:
+        return
+    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    minutes = (datetime.now(UTC) - started).total_seconds() / 60
+    text = "\n".join(
+        [
+            "# Benchmark results",
+            "",
+            f"- date: {started:%Y-%m-%d %H:%M} UTC ({minutes:.1f} minutes)",
+            f"- command: `{command.strip()}`",
+            *before,
+            f"- rounds: {plan.rounds} in process, {plan.wire_rounds} over the wire "
+            f"({plan.wire_seconds:g} s each, {plan.connections} connections)",
+            "",
+            table,
+            "",
+        ]
+    )
+    RESULTS.write_text(text)
+    progress(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

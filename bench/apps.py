@@ -1,0 +1,134 @@
+"""The variants under test: the same two routes behind each request stack.
+
+A variant is built in a fresh process (`build(name)`), because the stock
+sdk integration patches Starlette's classes for the rest of the process.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
+
+DSN = "https://bench0123456789abcdef@sentry.invalid/1"
+
+
+class SinkTransport(Transport):
+    """A real client's transport that encodes each envelope and drops it.
+
+    The encoding is the CPU the HTTP transport spends per envelope (on its
+    worker thread, under the same GIL); the network is left out.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.envelopes = 0
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        envelope.serialize_into(io.BytesIO())
+        self.envelopes += 1
+
+
+class DatabaseDown(ConnectionError):
+    pass
+
+
+def query(table: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    retries = 3
+    raise DatabaseDown(f"database is down while reading {table} ({retries} retries, {rows})")
+
+
+def add_routes(app: FastAPI) -> None:
+    @app.get("/ok")
+    async def ok() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/fail")
+    async def fail() -> dict[str, str]:
+        query("jobs")
+        return {"status": "unreachable"}
+
+
+def bare() -> FastAPI:
+    app = FastAPI()
+    add_routes(app)
+    return app
+
+
+def stock() -> FastAPI:
+    import sentry_sdk
+
+    # What a user gets from the docs: default (auto-enabled) integrations, errors only.
+    sentry_sdk.init(dsn=DSN, transport=SinkTransport(), traces_sample_rate=0.0)
+    return bare()
+
+
+def correlation_id() -> FastAPI:
+    from asgi_correlation_id import CorrelationIdMiddleware
+
+    app = bare()
+    app.add_middleware(CorrelationIdMiddleware)
+    return app
+
+
+def booty() -> FastAPI:
+    from middleware import SentryLifespan, instrument
+
+    app = FastAPI(lifespan=SentryLifespan(transport=SinkTransport()))
+    instrument(app)
+    add_routes(app)
+    return app
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    factory: Callable[[], FastAPI]
+    env: dict[str, str] = field(default_factory=dict)
+    # The stock integration patches Starlette for the whole process, bare apps included.
+    patches_starlette: bool = False
+
+
+_ENABLED = {"SENTRY_DSN": DSN}
+
+VARIANTS = {
+    v.name: v
+    for v in [
+        Variant("bare", "bare FastAPI", bare),
+        Variant(
+            "stock", "stock sentry-sdk integration, errors only", stock, patches_starlette=True
+        ),
+        Variant("correlation-id", "asgi-correlation-id (no Sentry)", correlation_id),
+        Variant("booty-off", "Booty's stack, Sentry disabled", booty),
+        Variant("booty", "Booty's stack, enabled, errors only", booty, _ENABLED),
+        Variant(
+            "booty-t0.1",
+            "Booty's stack, enabled, traces 0.1",
+            booty,
+            {**_ENABLED, "SENTRY_TRACES_SAMPLE_RATE": "0.1"},
+        ),
+        Variant(
+            "booty-t1.0",
+            "Booty's stack, enabled, traces 1.0",
+            booty,
+            {**_ENABLED, "SENTRY_TRACES_SAMPLE_RATE": "1.0"},
+        ),
+        Variant(
+            "booty-noguard",
+            "Booty's stack, enabled, storm guard off",
+            booty,
+            {**_ENABLED, "SENTRY_STORM_LIMIT": "0"},
+        ),
+    ]
+}
+
+
+def build(name: str) -> FastAPI:
+    return VARIANTS[name].factory()

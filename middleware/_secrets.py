@@ -28,9 +28,11 @@ _URL = re.compile(
     r"(?P<user>[^\s/?#@:'\"]{1,256})(?::[^\s/?#@'\"]{0,256})?@"
 )
 # US SSNs, and card numbers as printed (4-4-4-4, 4-6-5 or unbroken), Luhn-checked later.
+# Whole words only, as Sentry's server reads them: a run of digits inside a hex id
+# (a request, job or event id) is no card number.
 _NUMBER = re.compile(
-    r"(?<![\d-])(?:\d{3}-\d{2}-\d{4}(?![\d-])"
-    r"|\d{4}[ -]?\d{4,6}[ -]?\d{4,5}(?:[ -]?\d{1,4})?(?!\d))"
+    r"(?<![\w-])(?:\d{3}-\d{2}-\d{4}(?![\w-])"
+    r"|\d{4}[ -]?\d{4,6}[ -]?\d{4,5}(?:[ -]?\d{1,4})?(?!\w))"
 )
 # One C-level search each, to skip a pattern that cannot match.
 _MAY_BE_NUMBER = re.compile(r"\d\d\d").search

@@ -320,6 +320,12 @@ PATTERNS = {
     "not a card": ("1234 5678 1234 5678", "1234 5678 1234 5678"),
     "visa failing luhn, as sentry's server": ("4111 1111 1111 1112", FILTERED),
     "date": ("2026-11-22T17:05:00", "2026-11-22T17:05:00"),
+    "hex id with a card-like run": (
+        "b46680048f8e4623879424707423a955",
+        "b46680048f8e4623879424707423a955",
+    ),
+    "card after a word character": ("card_4111111111111111", "card_4111111111111111"),
+    "card after punctuation": ("card=4111111111111111", "card=" + FILTERED),
     "ordinary query": ("page=2&sort=name", "page=2&sort=name"),
 }
 

@@ -12,7 +12,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from middleware.settings import Problem, is_production, load_settings
 
 # Environment variables whose exact values the scrubber removes from every event.
-SECRET_ENV = ("GITHUB_TOKEN", "LLM_API_KEY", "GITHUB_WEBHOOK_SECRET", "BOOTY_INTERNAL_TOKEN")
+SECRET_ENV = (
+    "GITHUB_TOKEN",
+    "LLM_API_KEY",
+    "GITHUB_WEBHOOK_SECRET",
+    "BOOTY_INTERNAL_TOKEN",
+    "BOOTY_DATABASE_URL",  # it holds the database password
+)
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def _http_url(value: str | None) -> str | None:
@@ -39,11 +46,23 @@ class BootySettings(BaseSettings):
     booty_workers: Annotated[int, Field(ge=1, le=64)] = 1
     booty_shutdown_grace: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
     booty_internal_token: SecretStr | None = None
+    # Jobs run once (docs/configuration.md, "The job queue").
+    booty_job_lease: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 60.0
+    booty_max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    booty_max_webhook_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 25 * 1024 * 1024
+    booty_database_url: SecretStr | None = None
 
     @field_validator("github_api_url", "llm_api_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         return _http_url(value)
+
+    @field_validator("booty_database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(POSTGRES_SCHEMES):
+            raise ValueError("must be a postgresql:// URL")
+        return value
 
     @field_validator("llm_model")
     @classmethod

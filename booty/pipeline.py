@@ -20,9 +20,20 @@ SYSTEM_PROMPT = (
 )
 
 
+def marker(job_id: str) -> str:
+    """Hidden in every comment a job posts, so that a retry can tell it already posted."""
+    return f"<!-- booty-job:{job_id} -->"
+
+
 async def run_pipeline(job: Job, scope: JobScope, github: GitHub, llm: LLM) -> None:
     repository: str = job.payload["repository"]
     number: int = job.payload["issue_number"]
+    # A retried job may have posted before its process died: then it is done.
+    if job.attempts > 1 and await github.find_comment(
+        repository, number, marker(job.id), since=job.created_at
+    ):
+        _step("already commented", repository, number)
+        return
     try:
         _step("fetch the issue", repository, number)
         issue = await github.get_issue(repository, number)
@@ -30,7 +41,7 @@ async def run_pipeline(job: Job, scope: JobScope, github: GitHub, llm: LLM) -> N
         _step("ask the LLM for a plan", repository, number)
         plan = await llm.chat(SYSTEM_PROMPT, prompt)
         _step("post the plan", repository, number)
-        await github.post_comment(repository, number, plan)
+        await github.post_comment(repository, number, f"{plan}\n\n{marker(job.id)}")
     except Exception as exc:
         # The event id goes into the failure comment, so the event is sent first.
         event_id = scope.capture(exc)
@@ -65,7 +76,8 @@ async def _report_failure(
     job: Job, github: GitHub, repository: str, number: int, event_id: str | None
 ) -> None:
     try:
-        await github.post_comment(repository, number, failure_comment(job.id, event_id))
+        body = f"{failure_comment(job.id, event_id)}\n\n{marker(job.id)}"
+        await github.post_comment(repository, number, body)
     except Exception as exc:
         # The job's one event is already sent: this is a breadcrumb and a log line.
         sentry_sdk.add_breadcrumb(

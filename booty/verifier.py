@@ -20,10 +20,19 @@ def references_issue(body: str) -> bool:
     return REFERENCE.search(body) is not None
 
 
+def marker(job_id: str) -> str:
+    """Ends the status description, so that a retry can tell it already set the status."""
+    return f"(booty-job:{job_id})"
+
+
 async def run_verifier(job: Job, github: GitHub) -> None:
     repository: str = job.payload["repository"]
     number: int = job.payload["pr_number"]
     sha: str = job.payload["head_sha"]
+    # A retried job may have set the status before its process died: then it is done.
+    if job.attempts > 1 and await github.find_status(repository, sha, marker(job.id)):
+        sentry_sdk.add_breadcrumb(category="verifier", message="the status is already set")
+        return
     sentry_sdk.add_breadcrumb(category="verifier", message="fetch the pull request")
     pull = await github.get_pull(repository, number)
     body = pull.get("body")
@@ -34,6 +43,6 @@ async def run_verifier(job: Job, github: GitHub) -> None:
         category="verifier", message="set the commit status", data={"success": ok}
     )
     if ok:
-        await github.set_status(repository, sha, "success", SUCCESS)
+        await github.set_status(repository, sha, "success", f"{SUCCESS} {marker(job.id)}")
     else:
-        await github.set_status(repository, sha, "failure", FAILURE)
+        await github.set_status(repository, sha, "failure", f"{FAILURE} {marker(job.id)}")

@@ -10,8 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.types import Receive, Scope, Send
 
 from booty.config import BootySettings
+from booty.internal import internal_allowed
 from booty.queue import Job, Queue
 from booty.worker import Worker
 from middleware.context import get_request_id
@@ -31,14 +35,29 @@ class BadPayload(Exception):
     pass
 
 
-@router.post("/webhooks/github")
+class LimitedRoute(APIRoute):
+    """A route whose body limit comes from the settings, known only once the lifespan ran.
+
+    The limit is Starlette's own RequestBodyLimitMiddleware: 413 at once for a
+    Content-Length over it, and as soon as a streamed body crosses it.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings: BootySettings = scope["state"]["settings"]
+        limited = RequestBodyLimitMiddleware(
+            super().handle, max_body_size=settings.booty_max_webhook_bytes
+        )
+        await limited(scope, receive, send)
+
+
 async def github_webhook(request: Request) -> JSONResponse:
     settings: BootySettings = request.state.settings
     if settings.github_webhook_secret is None:
         return _answer(503, detail="GITHUB_WEBHOOK_SECRET is not set")
-    body = await request.body()
     secret = settings.github_webhook_secret.get_secret_value().encode()
-    if not _signed(secret, body, request.headers.get("x-hub-signature-256")):
+    signature = request.headers.get("x-hub-signature-256")
+    body, digest = await _read(request, secret, keep=signature is not None)
+    if signature is None or not _signed(digest, signature):
         return _answer(401, detail="missing or invalid X-Hub-Signature-256")
     event = request.headers.get("x-github-event", "")
     if event == "ping":
@@ -54,7 +73,12 @@ async def github_webhook(request: Request) -> JSONResponse:
     if delivery is not None and len(delivery) > DELIVERY_MAX:
         return _answer(400, detail=f"X-GitHub-Delivery is longer than {DELIVERY_MAX} characters")
     job_id, created = await queue.enqueue(
-        job[0], job[1], delivery_id=delivery, request_id=get_request_id(), trace=trace_headers()
+        job[0],
+        job[1],
+        delivery_id=delivery,
+        body_sha=hashlib.sha256(body).hexdigest(),
+        request_id=get_request_id(),
+        trace=trace_headers(),
     )
     if created:
         worker: Worker = request.state.worker
@@ -62,8 +86,16 @@ async def github_webhook(request: Request) -> JSONResponse:
     return _answer(202, job_id=job_id)
 
 
+router.add_api_route(
+    "/webhooks/github", github_webhook, methods=["POST"], route_class_override=LimitedRoute
+)
+
+
 @router.get("/jobs/{job_id}")
 async def get_job(request: Request, job_id: str) -> JSONResponse:
+    # Job ids are posted in public comments: in production the job needs the token.
+    if not internal_allowed(request):
+        return _answer(404, detail="no such job")
     queue: Queue = request.state.queue
     job = await queue.get(job_id)
     if job is None:
@@ -90,10 +122,22 @@ def _answer(status: int, **content: Any) -> JSONResponse:
     return JSONResponse(content, status_code=status)
 
 
-def _signed(secret: bytes, body: bytes, header: str | None) -> bool:
-    if header is None:
-        return False
-    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+async def _read(request: Request, secret: bytes, *, keep: bool) -> tuple[bytes, str]:
+    """The body (kept only when it is signed at all) and its HMAC, read chunk by chunk.
+
+    An unsigned body is hashed and dropped as it streams in, so that it costs no
+    memory however long it runs before the limit stops it.
+    """
+    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    chunks: list[bytes] = []
+    async for chunk in request.stream():
+        mac.update(chunk)
+        if keep:
+            chunks.append(chunk)
+    return b"".join(chunks), "sha256=" + mac.hexdigest()
+
+
+def _signed(expected: str, header: str) -> bool:
     return hmac.compare_digest(expected.encode(), header.encode("latin-1"))
 
 
@@ -125,19 +169,27 @@ def _matching(payload: dict[str, Any], path: str, pattern: re.Pattern[str]) -> s
     return value
 
 
+def _repository(payload: dict[str, Any]) -> str:
+    name = _matching(payload, "repository.full_name", REPOSITORY)
+    # `..` would walk the API path: /repos/../../user is /user.
+    if any(part in (".", "..") for part in name.split("/")):
+        raise BadPayload("invalid field: repository.full_name")
+    return name
+
+
 def _job(event: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     if event == "issues":
         if _field(payload, "action", str) not in PIPELINE_ACTIONS:
             return None
         return "pipeline", {
-            "repository": _matching(payload, "repository.full_name", REPOSITORY),
+            "repository": _repository(payload),
             "issue_number": _field(payload, "issue.number", int),
         }
     if event == "pull_request":
         if _field(payload, "action", str) not in VERIFIER_ACTIONS:
             return None
         return "verifier", {
-            "repository": _matching(payload, "repository.full_name", REPOSITORY),
+            "repository": _repository(payload),
             "pr_number": _field(payload, "pull_request.number", int),
             "head_sha": _matching(payload, "pull_request.head.sha", SHA),
         }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from booty.config import BootySettings
 from booty.github import GitHub
 from booty.llm import LLM
 from booty.pipeline import run_pipeline
-from booty.queue import Job, Queue
+from booty.queue import Job, Queue, open_queue
 from booty.verifier import run_verifier
 from middleware.jobs import JobScope, job_scope
 
@@ -29,6 +29,10 @@ Handler = Callable[[Job, JobScope], Awaitable[None]]
 
 class UnknownJobKind(Exception):
     pass
+
+
+class AttemptsExhausted(Exception):
+    """A job's every attempt ended with its process gone: it is failed, not run again."""
 
 
 class Worker:
@@ -54,6 +58,7 @@ class Worker:
         self._stopping = False
         self._slots_left = concurrency
         self._all_stopped = anyio.Event()
+        self._tg: TaskGroup | None = None
 
     def notify(self) -> None:
         """A job was committed: wake an idle slot."""
@@ -64,8 +69,11 @@ class Worker:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Worker]:
         async with anyio.create_task_group() as tg:
+            self._tg = tg
             for _ in range(self.concurrency):
                 tg.start_soon(self._slot)
+            # Other processes' jobs: wake a slot as soon as the queue hears of them.
+            tg.start_soon(self.queue.watch, self.notify)
             try:
                 yield self
             finally:
@@ -117,16 +125,23 @@ class Worker:
             # Jobs hold issue text, prompts and answers in their variables.
             drop_local_variables=True,
         ) as scope:
+            if job.status == "failed":
+                await self._give_up(job, scope)
+                return
             sentry_sdk.add_breadcrumb(
                 category="queue",
                 message=f"job {job.id} running",
                 data={"job_id": job.id, "status": "running", "attempt": job.attempts},
             )
             try:
-                handler = self.handlers.get(job.kind)
-                if handler is None:
-                    raise UnknownJobKind(job.kind)
-                await handler(job, scope)
+                with self._leased(job) as held:
+                    handler = self.handlers.get(job.kind)
+                    if handler is None:
+                        raise UnknownJobKind(job.kind)
+                    await handler(job, scope)
+                if held.cancelled_caught:
+                    # Another process holds the job now: it is theirs to finish.
+                    return
             except Exception as exc:
                 event_id = scope.capture(exc)
                 await self.queue.finish(
@@ -138,6 +153,45 @@ class Worker:
                     await self.queue.requeue(job.id)
                 raise
             await self.queue.finish(job.id, "succeeded")
+
+    async def _give_up(self, job: Job, scope: JobScope) -> None:
+        exc = AttemptsExhausted(
+            f"job {job.id} was started {job.attempts} times and its process never finished it;"
+            " it is failed and will not run again"
+        )
+        logger.error("%s", exc)
+        event_id = scope.capture(exc)
+        await self.queue.finish(job.id, "failed", event_id=event_id, error=job.error)
+
+    @contextmanager
+    def _leased(self, job: Job) -> Iterator[anyio.CancelScope]:
+        """Renew the job's lease while the block runs; cancel the block if it is lost."""
+        held = anyio.CancelScope()
+        renewing = anyio.CancelScope()
+        if self._tg is not None:
+            self._tg.start_soon(self._renew, job.id, held, renewing)
+        try:
+            with held:
+                yield held
+        finally:
+            renewing.cancel()
+
+    async def _renew(
+        self, job_id: str, held: anyio.CancelScope, renewing: anyio.CancelScope
+    ) -> None:
+        with renewing:
+            while True:
+                await anyio.sleep(self.queue.lease / 3)
+                try:
+                    kept = await self.queue.renew(job_id)
+                except Exception:
+                    # One failed renewal is not a lost lease: two more come before it expires.
+                    logger.exception("job %s: the lease could not be renewed", job_id)
+                    continue
+                if not kept:
+                    logger.warning("job %s: the lease was lost; stopping the job", job_id)
+                    held.cancel()
+                    return
 
 
 def _tags(job: Job) -> dict[str, object]:
@@ -157,11 +211,17 @@ class Services:
 
 @asynccontextmanager
 async def start_worker(settings: BootySettings) -> AsyncIterator[Services]:
-    """Open the queue, take back jobs a crash left running, run the loop until exit."""
-    queue = Queue(settings.booty_db_path)
+    """Open the queue, take back jobs whose owner died, run the loop until exit."""
+    url = settings.booty_database_url
+    queue = open_queue(
+        None if url is None else url.get_secret_value(),
+        str(settings.booty_db_path),
+        lease=settings.booty_job_lease,
+        max_attempts=settings.booty_max_attempts,
+    )
     recovered = await queue.open()
     if recovered:
-        logger.info("%d job(s) left running by the previous process are queued again", recovered)
+        logger.info("%d job(s) whose owner stopped renewing are queued again", recovered)
     github = GitHub(settings.github_api_url, settings.github_token)
     llm = LLM(settings.llm_api_url, settings.llm_api_key, settings.llm_model)
 

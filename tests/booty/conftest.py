@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 import respx
 
+from tests.booty.postgres import Cluster, cluster
 from tests.booty.support import FakeApis, configure
 
 
@@ -19,3 +20,10 @@ def apis(router: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> FakeApis:
     """Booty configured against fake GitHub and LLM APIs that answer successfully."""
     configure(monkeypatch)
     return FakeApis(router)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """One throwaway cluster for the session; each test makes its own database."""
+    with cluster() as found:
+        yield found

@@ -116,6 +116,17 @@ class FakeApis:
             json={"number": pr, "body": "Fixes #7"}
         )
         self.status = router.post(f"{base}/statuses/{SHA}").respond(201, json={"id": 2})
+        # What a retry reads back: everything posted so far, as GitHub lists it.
+        self.comments = router.get(f"{base}/issues/{issue}/comments").mock(
+            side_effect=lambda request: httpx.Response(
+                200, json=[{"body": body} for body in comment_bodies(self.comment)]
+            )
+        )
+        self.statuses = router.get(f"{base}/commits/{SHA}/statuses").mock(
+            side_effect=lambda request: httpx.Response(
+                200, json=[json.loads(call.request.content) for call in self.status.calls]
+            )
+        )
 
 
 def comment_bodies(route: respx.Route) -> list[str]:

@@ -36,7 +36,7 @@ async def test_the_three_steps(apis: FakeApis, capture: CapturingTransport) -> N
     assert chat["model"] == MODEL
     assert "Widget broken" in chat["messages"][-1]["content"]
     assert ISSUE_BODY in chat["messages"][-1]["content"]
-    assert comment_bodies(apis.comment) == [PLAN]
+    assert comment_bodies(apis.comment) == [f"{PLAN}\n\n<!-- booty-job:{job['id']} -->"]
     for call in (issue_call, *apis.comment.calls):
         assert call.request.headers["authorization"] == f"Bearer {GITHUB_TOKEN}"
         assert call.request.headers["x-request-id"] == request_id

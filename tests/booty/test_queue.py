@@ -1,31 +1,90 @@
+"""The queue contract, run against both backends.
+
+Each test opens the queues it needs on one store, as separate processes
+would: every queue has its own connection and its own lease owner id.
+"""
+
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
+import psycopg
 import pytest
 
-from booty.queue import Queue
-from tests.booty.support import rows
+from booty.queue import Job, Queue, SQLiteQueue
+from booty.queue.postgres import PostgresQueue
+from tests.booty.postgres import Cluster
 
 TRACE = {"sentry-trace": "771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12-1"}
 
-
-async def _open(path: Path) -> Queue:
-    queue = Queue(path)
-    await queue.open()
-    return queue
+Opener = Callable[..., Awaitable[Queue]]
 
 
-async def test_jobs_are_taken_in_order_and_finished(tmp_path: Path) -> None:
-    queue = await _open(tmp_path / "q.db")
-    first, _ = await queue.enqueue(
-        "pipeline", {"n": 1}, delivery_id=None, request_id="r1", trace=TRACE
-    )
+class Store:
+    """Where the queues of one test live, and raw SQL on it for what no API does."""
+
+    def __init__(self, backend: str, location: str) -> None:
+        self.backend = backend
+        self.location = location
+        self.opened: list[Queue] = []
+
+    async def open(self, *, lease: float = 60.0, max_attempts: int = 3) -> Queue:
+        queue, _ = await self.start(lease=lease, max_attempts=max_attempts)
+        return queue
+
+    async def start(self, *, lease: float = 60.0, max_attempts: int = 3) -> tuple[Queue, int]:
+        """A queue as a starting process opens it, and the count of jobs it took back."""
+        queue: Queue
+        if self.backend == "sqlite":
+            queue = SQLiteQueue(self.location, lease=lease, max_attempts=max_attempts)
+        else:
+            queue = PostgresQueue(self.location, lease=lease, max_attempts=max_attempts)
+        taken = await queue.open()
+        self.opened.append(queue)
+        return queue, taken
+
+    def execute(self, sql: str, *args: object) -> None:
+        if self.backend == "sqlite":
+            db = sqlite3.connect(self.location)
+            db.execute(sql.replace("%s", "?"), args)
+            db.commit()
+            db.close()
+        else:
+            with psycopg.connect(self.location, autocommit=True) as pg:
+                pg.execute(sql, args)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> object:
+    if request.param == "sqlite":
+        found = Store("sqlite", str(tmp_path / "q.db"))
+    else:
+        cluster: Cluster = request.getfixturevalue("postgres")
+        found = Store("postgresql", cluster.create_database())
+    yield found
+    for queue in found.opened:
+        await queue.close()
+
+
+async def _add(queue: Queue, n: int = 0, **options: object) -> str:
+    values: dict[str, object] = {"delivery_id": None, "request_id": None, "trace": {}}
+    values.update(options)
+    job_id, created = await queue.enqueue("pipeline", {"n": n}, **values)  # type: ignore[arg-type]
+    assert created
+    return job_id
+
+
+async def test_jobs_are_taken_in_order_and_finished(store: Store) -> None:
+    queue = await store.open()
+    first = await _add(queue, 1, request_id="r1", trace=TRACE)
     second, _ = await queue.enqueue(
         "verifier", {"n": 2}, delivery_id=None, request_id=None, trace={}
     )
-    one = await queue.claim()
-    two = await queue.claim()
+    one, two = await queue.claim(), await queue.claim()
     assert await queue.claim() is None
     assert one is not None and two is not None
     assert (one.id, one.kind, one.payload, one.status, one.attempts) == (
@@ -37,16 +96,15 @@ async def test_jobs_are_taken_in_order_and_finished(tmp_path: Path) -> None:
     )
     assert (one.request_id, one.trace) == ("r1", TRACE)
     assert (two.id, two.request_id, two.trace) == (second, None, {})
-    await queue.finish(first, "failed", event_id="e" * 32, error="LLMError")
+    assert await queue.finish(first, "failed", event_id="e" * 32, error="LLMError")
     job = await queue.get(first)
     assert job is not None
     assert (job.status, job.event_id, job.error) == ("failed", "e" * 32, "LLMError")
     assert await queue.get("unknown") is None
-    await queue.close()
 
 
-async def test_a_redelivery_is_the_same_job(tmp_path: Path) -> None:
-    queue = await _open(tmp_path / "q.db")
+async def test_a_redelivery_is_the_same_job(store: Store) -> None:
+    queue = await store.open()
     job_id, created = await queue.enqueue(
         "pipeline", {}, delivery_id="d-1", request_id=None, trace={}
     )
@@ -54,26 +112,144 @@ async def test_a_redelivery_is_the_same_job(tmp_path: Path) -> None:
         "verifier", {}, delivery_id="d-1", request_id=None, trace={}
     )
     assert (again, created, created_again) == (job_id, True, False)
-    assert len(rows(str(tmp_path / "q.db"))) == 1
-    await queue.close()
+    assert await queue.claim() is not None
+    assert await queue.claim() is None
 
 
-async def test_reopening_takes_back_jobs_left_running(tmp_path: Path) -> None:
-    queue = await _open(tmp_path / "q.db")
-    job_id, _ = await queue.enqueue("pipeline", {}, delivery_id=None, request_id=None, trace=TRACE)
-    await queue.enqueue("pipeline", {}, delivery_id=None, request_id=None, trace={})
-    assert (await queue.claim()) is not None
-    await queue.close()  # as a crash would leave it: one running, one queued
+async def test_a_replayed_body_is_the_same_job_for_a_day(store: Store) -> None:
+    queue = await store.open()
+    job_id = await _add(queue, body_sha="a" * 64, delivery_id="d-1")
+    for delivery in ("d-2", None):
+        again = await queue.enqueue(
+            "pipeline", {}, delivery_id=delivery, body_sha="a" * 64, request_id=None, trace={}
+        )
+        assert again == (job_id, False)
+    other = await _add(queue, body_sha="b" * 64, delivery_id="d-3")
+    assert other != job_id
+    # A day later the same body is a new event.
+    store.execute("UPDATE jobs SET created_at = created_at - 86401 WHERE id = %s", job_id)
+    later = await _add(queue, body_sha="a" * 64, delivery_id="d-4")
+    assert later not in (job_id, other)
 
-    reopened = Queue(tmp_path / "q.db")
-    assert await reopened.open() == 1
-    job = await reopened.claim()
+
+async def test_a_live_lease_is_never_taken(store: Store) -> None:
+    owner = await store.open(lease=0.6)
+    sibling = await store.open(lease=0.6)
+    job_id = await _add(owner)
+    assert (job := await owner.claim()) is not None and job.id == job_id
+    # A sibling starting, and claiming, while the owner renews: nothing to take.
+    assert (await store.start(lease=0.6))[1] == 0
+    with anyio.fail_after(5):
+        for _ in range(6):
+            await anyio.sleep(0.2)
+            assert await owner.renew(job_id)
+            assert await sibling.claim() is None
+    assert await owner.finish(job_id, "succeeded")
+    assert await sibling.claim() is None
+
+
+async def test_an_expired_lease_is_taken_back_once(store: Store) -> None:
+    owner = await store.open(lease=0.3)
+    job_id = await _add(owner, trace=TRACE)
+    assert await owner.claim() is not None
+    await anyio.sleep(0.5)  # the owner died: no renewal
+    first, second = await store.open(lease=30), await store.open(lease=30)
+    job = await first.claim()
     assert job is not None
-    assert (job.id, job.attempts, job.trace) == (job_id, 2, TRACE)
-    await reopened.close()
+    assert (job.id, job.status, job.attempts, job.trace) == (job_id, "running", 2, TRACE)
+    assert await second.claim() is None
+    # The old owner, had it only stalled, can change nothing any more.
+    assert not await owner.renew(job_id)
+    assert not await owner.finish(job_id, "succeeded")
+    assert not await owner.requeue(job_id)
+    assert await first.finish(job_id, "succeeded")
+    found = await first.get(job_id)
+    assert found is not None and found.status == "succeeded"
+
+
+async def test_a_starting_process_takes_back_only_expired_leases(store: Store) -> None:
+    live = await store.open(lease=60)
+    dead = await store.open(lease=0.2)
+    kept, lost = await _add(live, 1), await _add(live, 2)
+    assert (await live.claim()) is not None
+    assert (await dead.claim()) is not None
+    await anyio.sleep(0.4)
+    starting, taken = await store.start()
+    assert taken == 1
+    job = await starting.claim()
+    assert job is not None and job.id == lost
+    assert await starting.claim() is None
+    assert await live.renew(kept)
+
+
+async def test_used_attempts_fail_the_job_once(store: Store) -> None:
+    dying = [await store.open(lease=0.1, max_attempts=2) for _ in range(2)]
+    job_id = await _add(dying[0])
+    for queue in dying:
+        job = await queue.claim()
+        assert job is not None and job.status == "running"
+        await anyio.sleep(0.2)
+    last = await store.open(lease=30, max_attempts=2)
+    job = await last.claim()
+    assert job is not None
+    assert (job.id, job.status, job.attempts, job.error) == (
+        job_id,
+        "failed",
+        2,
+        "AttemptsExhausted",
+    )
+    assert await last.finish(job_id, "failed", event_id="e" * 32, error=job.error)
+    assert await last.claim() is None
+    await anyio.sleep(0.2)
+    assert await (await store.open(max_attempts=2)).claim() is None
+    found = await last.get(job_id)
+    assert found is not None and (found.status, found.event_id) == ("failed", "e" * 32)
+
+
+async def test_concurrent_claimers_never_share_a_job(store: Store) -> None:
+    producer = await store.open()
+    expected = {await _add(producer, n) for n in range(60)}
+    claimers = [await store.open() for _ in range(4)]
+    taken: list[tuple[int, Job]] = []
+
+    async def drain(index: int, queue: Queue) -> None:
+        while (job := await queue.claim()) is not None:
+            taken.append((index, job))
+            await anyio.lowlevel.checkpoint()
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            for index, queue in enumerate(claimers):
+                tg.start_soon(drain, index, queue)
+    ids = [job.id for _, job in taken]
+    assert sorted(ids) == sorted(expected)
+    assert len({index for index, _ in taken}) > 1
 
 
 async def test_a_closed_queue_refuses_work(tmp_path: Path) -> None:
-    queue = Queue(tmp_path / "q.db")
+    queue = SQLiteQueue(tmp_path / "q.db")
     with pytest.raises(RuntimeError, match="not open"):
         await queue.claim()
+
+
+async def test_an_older_file_gains_the_lease_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+        " delivery_id TEXT UNIQUE, kind TEXT NOT NULL, status TEXT NOT NULL, payload TEXT"
+        " NOT NULL, request_id TEXT, sentry_trace TEXT, baggage TEXT, attempts INTEGER NOT"
+        " NULL DEFAULT 0, event_id TEXT, error TEXT, created_at REAL NOT NULL, updated_at"
+        " REAL NOT NULL)"
+    )
+    db.execute(
+        "INSERT INTO jobs (id, kind, status, payload, attempts, created_at, updated_at)"
+        " VALUES ('old', 'pipeline', 'running', '{}', 1, 0, 0)"
+    )
+    db.commit()
+    db.close()
+    queue = SQLiteQueue(path)
+    assert await queue.open() == 1
+    job = await queue.claim()
+    assert job is not None and (job.id, job.attempts) == ("old", 2)
+    await queue.close()

@@ -130,7 +130,8 @@ def test_booty_serves_for_real(
         assert (ok.status_code, failing.status_code) == (202, 202)
 
         plan, headers = _until(lambda: fake_apis.comment_on(1), "the plan comment")
-        assert plan == chat_answer()["choices"][0]["message"]["content"]
+        content = chat_answer()["choices"][0]["message"]["content"]
+        assert plan == f"{content}\n\n<!-- booty-job:{ok.json()['job_id']} -->"
         assert headers["X-Request-ID"] == ok.headers["x-request-id"]
 
         report, _ = _until(lambda: fake_apis.comment_on(2), "the failure comment")

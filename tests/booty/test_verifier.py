@@ -56,7 +56,7 @@ async def test_verdict_is_a_commit_status(
     assert json.loads(call.request.content) == {
         "state": state,
         "context": "booty/verifier",
-        "description": description,
+        "description": f"{description} (booty-job:{job['id']})",
     }
     assert call.request.headers["x-request-id"] == response.headers["x-request-id"]
     assert capture.events == []
@@ -71,7 +71,9 @@ async def test_verifier_error_gives_one_event_and_the_next_job_runs(
     async with booty(capture) as client:
         first = await post_event(client, "pull_request", pr_event(), delivery="a")
         failed = await wait_done(client, first.json()["job_id"])
-        second = await post_event(client, "pull_request", pr_event(), delivery="b")
+        # Another event for the same pull request: the same body would be a replay.
+        again = pr_event(action="synchronize")
+        second = await post_event(client, "pull_request", again, delivery="b")
         succeeded = await wait_done(client, second.json()["job_id"])
     (event,) = capture.events
     assert event["tags"] == {

@@ -187,7 +187,7 @@ async def test_redelivery_returns_the_same_job(
     async with booty(capture) as client:
         first = await post_event(client, "issues", issue_event(), delivery="d-1")
         second = await post_event(client, "issues", issue_event(), delivery="d-1")
-        other = await post_event(client, "issues", issue_event(), delivery="d-2")
+        other = await post_event(client, "issues", issue_event(action="reopened"), delivery="d-2")
         for response in (first, second, other):
             await wait_done(client, response.json()["job_id"])
     assert first.json()["job_id"] == second.json()["job_id"] != other.json()["job_id"]

@@ -14,7 +14,7 @@ import pytest
 import respx
 import sentry_sdk
 
-from booty.queue import Job, Queue
+from booty.queue import Job, SQLiteQueue
 from booty.worker import Worker
 from middleware.jobs import JobScope
 from middleware.lifespan import init_sentry
@@ -150,7 +150,9 @@ async def test_a_job_survives_a_restart(
     first = CapturingTransport()
     async with booty(first) as client:
         running = await post_event(client, "issues", issue_event(), delivery="running")
-        waiting = await post_event(client, "issues", issue_event(), delivery="waiting")
+        waiting = await post_event(
+            client, "issues", issue_event(action="reopened"), delivery="waiting"
+        )
         job_id = running.json()["job_id"]
         await started.wait()
     # Past the grace the running job was stopped; both are queued for the next start.
@@ -256,7 +258,7 @@ async def test_no_transaction_with_tracing_off(
     assert capture.transactions == []
 
 
-class FlakyQueue(Queue):
+class FlakyQueue(SQLiteQueue):
     """A queue whose disk fails once, then serves one job."""
 
     def __init__(self, path: Path) -> None:

@@ -1,0 +1,24 @@
+"""The durable job queue: one contract, two backends.
+
+SQLite (the default) is one file for one host, shared safely by any number of
+processes there; PostgreSQL (`BOOTY_DATABASE_URL=postgresql://...`) is for more
+than one host.
+"""
+
+from __future__ import annotations
+
+from booty.queue.base import REPLAY_WINDOW, Job, Queue, Status
+from booty.queue.sqlite import SQLiteQueue
+
+__all__ = ["REPLAY_WINDOW", "Job", "Queue", "SQLiteQueue", "Status", "open_queue"]
+
+
+def open_queue(
+    database_url: str | None, db_path: str, *, lease: float, max_attempts: int
+) -> Queue:
+    """The queue the settings select (not yet opened)."""
+    if database_url is not None:
+        from booty.queue.postgres import PostgresQueue
+
+        return PostgresQueue(database_url, lease=lease, max_attempts=max_attempts)
+    return SQLiteQueue(db_path, lease=lease, max_attempts=max_attempts)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import respx
 
 from tests.booty.postgres import Cluster, cluster
+from tests.booty.queues import Store
 from tests.booty.support import FakeApis, configure
 
 
@@ -27,3 +29,16 @@ def postgres() -> Iterator[Cluster]:
     """One throwaway cluster for the session; each test makes its own database."""
     with cluster() as found:
         yield found
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh queue store on each backend; its queues are closed after the test."""
+    if request.param == "sqlite":
+        found = Store("sqlite", str(tmp_path / "q.db"))
+    else:
+        postgres: Cluster = request.getfixturevalue("postgres")
+        found = Store("postgresql", postgres.create_database())
+    yield found
+    for queue in found.opened:
+        await queue.close()

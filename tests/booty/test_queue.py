@@ -7,67 +7,16 @@ would: every queue has its own connection and its own lease owner id.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
 import anyio.lowlevel
-import psycopg
 import pytest
 
 from booty.queue import Job, Queue, SQLiteQueue
-from booty.queue.postgres import PostgresQueue
-from tests.booty.postgres import Cluster
+from tests.booty.queues import Store
 
 TRACE = {"sentry-trace": "771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12-1"}
-
-Opener = Callable[..., Awaitable[Queue]]
-
-
-class Store:
-    """Where the queues of one test live, and raw SQL on it for what no API does."""
-
-    def __init__(self, backend: str, location: str) -> None:
-        self.backend = backend
-        self.location = location
-        self.opened: list[Queue] = []
-
-    async def open(self, *, lease: float = 60.0, max_attempts: int = 3) -> Queue:
-        queue, _ = await self.start(lease=lease, max_attempts=max_attempts)
-        return queue
-
-    async def start(self, *, lease: float = 60.0, max_attempts: int = 3) -> tuple[Queue, int]:
-        """A queue as a starting process opens it, and the count of jobs it took back."""
-        queue: Queue
-        if self.backend == "sqlite":
-            queue = SQLiteQueue(self.location, lease=lease, max_attempts=max_attempts)
-        else:
-            queue = PostgresQueue(self.location, lease=lease, max_attempts=max_attempts)
-        taken = await queue.open()
-        self.opened.append(queue)
-        return queue, taken
-
-    def execute(self, sql: str, *args: object) -> None:
-        if self.backend == "sqlite":
-            db = sqlite3.connect(self.location)
-            db.execute(sql.replace("%s", "?"), args)
-            db.commit()
-            db.close()
-        else:
-            with psycopg.connect(self.location, autocommit=True) as pg:
-                pg.execute(sql, args)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> object:
-    if request.param == "sqlite":
-        found = Store("sqlite", str(tmp_path / "q.db"))
-    else:
-        cluster: Cluster = request.getfixturevalue("postgres")
-        found = Store("postgresql", cluster.create_database())
-    yield found
-    for queue in found.opened:
-        await queue.close()
 
 
 async def _add(queue: Queue, n: int = 0, **options: object) -> str:

@@ -37,18 +37,18 @@ async def test_a_job_longer_than_its_lease_runs_once(store: Store) -> None:
     # Two processes on one store; the job takes four leases.
     owner, sibling = await store.open(lease=0.3), await store.open(lease=0.3)
     runs: list[str] = []
-    done = anyio.Event()
+    started, done = anyio.Event(), anyio.Event()
 
     async def handler(job: Job, scope: JobScope) -> None:
         runs.append(job.id)
+        started.set()
         await anyio.sleep(1.2)
         done.set()
 
     job_id, _ = await owner.enqueue("pipeline", {}, delivery_id=None, request_id=None, trace={})
     async with _worker(owner, handler).running():
         with anyio.fail_after(5):
-            while not runs:
-                await anyio.sleep(0.01)
+            await started.wait()
         async with _worker(sibling, handler).running():
             with anyio.fail_after(5):
                 await done.wait()

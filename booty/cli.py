@@ -12,6 +12,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from booty.config import SECRET_ENV, BootySettings, load_booty_settings
+from booty.queue import redact_database_url
 from middleware.lifespan import init_sentry
 from middleware.settings import (
     ConfigError,
@@ -83,13 +84,34 @@ def check_config() -> int:
     print(f"llm_api_url: {booty.llm_api_url or '(none)'}")
     print(f"llm_model: {booty.llm_model}")
     print(f"db_path: {booty.booty_db_path}")
+    queue, reachable = _queue(booty)
+    print(f"queue: {queue}")
+    print(f"job_lease: {booty.booty_job_lease}s")
+    print(f"max_attempts: {booty.booty_max_attempts}")
+    print(f"max_webhook_bytes: {booty.booty_max_webhook_bytes}")
     print(f"workers: {booty.booty_workers}")
     print(f"shutdown_grace: {booty.booty_shutdown_grace}s")
     for name in SECRET_ENV:
         value = getattr(booty, name.lower())
         print(f"{name.lower()}: {'set' if value is not None else '(unset)'}")
     print(f"sentry: {sentry.mode}")
-    return EX_OK
+    return EX_OK if reachable else EX_FAILURE
+
+
+def _queue(booty: BootySettings) -> tuple[str, bool]:
+    """The queue's backend and where it is, connecting to PostgreSQL; never the password."""
+    if booty.booty_database_url is None:
+        return f"sqlite {booty.booty_db_path}", True
+    url = booty.booty_database_url.get_secret_value()
+    shown = redact_database_url(url)
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        # The type only: a server's message may quote the connection string.
+        return f"postgresql {shown} (cannot connect: {type(exc).__name__})", False
+    return f"postgresql {shown} (connected)", True
 
 
 class _Keep(Transport):

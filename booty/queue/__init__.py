@@ -7,10 +7,20 @@ than one host.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from booty.queue.base import REPLAY_WINDOW, Job, Queue, Status
 from booty.queue.sqlite import SQLiteQueue
 
-__all__ = ["REPLAY_WINDOW", "Job", "Queue", "SQLiteQueue", "Status", "open_queue"]
+__all__ = [
+    "REPLAY_WINDOW",
+    "Job",
+    "Queue",
+    "SQLiteQueue",
+    "Status",
+    "open_queue",
+    "redact_database_url",
+]
 
 
 def open_queue(
@@ -22,3 +32,13 @@ def open_queue(
 
         return PostgresQueue(database_url, lease=lease, max_attempts=max_attempts)
     return SQLiteQueue(db_path, lease=lease, max_attempts=max_attempts)
+
+
+def redact_database_url(url: str) -> str:
+    """The URL to show: its password and its query (which may hold one) filtered."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username
+    login = "" if user is None else user + (":[Filtered]" if parts.password is not None else "")
+    shown = f"{parts.scheme}://{login}{'@' if login else ''}{host}{parts.path}"
+    return shown + ("?[Filtered]" if parts.query else "")

@@ -87,3 +87,11 @@ def test_runs_booty_serve_as_its_own_user_with_state_directory() -> None:
     assert values("Service", "DynamicUser") == ["yes"]
     assert values("Service", "StateDirectory") == ["booty"]
     assert values("Service", "Environment").count("BOOTY_DB_PATH=%S/booty/booty.db") == 1
+
+
+def test_memory_is_capped_above_a_few_maximal_webhook_bodies() -> None:
+    (value,) = values("Service", "MemoryMax")
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    cap = int(value[:-1]) * units[value[-1]]
+    default_body = 25 * 1024**2
+    assert 8 * default_body < cap <= 1024**3

@@ -4,7 +4,8 @@ A claimed job is leased: its row names the claiming process (`owner`) and a
 `lease_until` time the owner keeps pushing forward while the job runs. A job is
 claimable when it is queued, or when it is running under a lease that expired
 (its owner died). Every write after the claim names the owner, so a process
-that lost its lease can no longer change the job.
+that lost its lease can no longer change the job. A finished job keeps its
+owner, so the table tells which process ran it.
 """
 
 from __future__ import annotations

@@ -167,8 +167,9 @@ class PostgresQueue(Queue):
         async with self._lock:
             cursor = await self.db.execute(
                 "UPDATE jobs SET status = %s, event_id = %s, error = %s, updated_at = booty_now(),"
-                " owner = NULL, lease_until = NULL WHERE id = %s AND owner = %s",
-                (status, event_id, error, job_id, self.owner),
+                " owner = CASE WHEN %s = 'queued' THEN NULL ELSE owner END, lease_until = NULL"
+                " WHERE id = %s AND owner = %s",
+                (status, event_id, error, status, job_id, self.owner),
             )
             if status == "queued":
                 await self.db.execute("NOTIFY booty_jobs")

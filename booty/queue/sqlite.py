@@ -176,8 +176,9 @@ class SQLiteQueue(Queue):
     ) -> bool:
         cursor = self.db.execute(
             "UPDATE jobs SET status = ?, event_id = ?, error = ?, updated_at = ?,"
-            " owner = NULL, lease_until = NULL WHERE id = ? AND owner = ?",
-            (status, event_id, error, time.time(), job_id, self.owner),
+            " owner = CASE WHEN ? = 'queued' THEN NULL ELSE owner END, lease_until = NULL"
+            " WHERE id = ? AND owner = ?",
+            (status, event_id, error, time.time(), status, job_id, self.owner),
         )
         return cursor.rowcount == 1
 

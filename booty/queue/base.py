@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import anyio
 import sentry_sdk
 
-from middleware.jobs import span
+from middleware import span
 
 Status = Literal["queued", "running", "succeeded", "failed"]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from tests.support import free_port
 
 USER = "booty"
 PASSWORD = "pg-0123456789abcdefPASSWORD"
@@ -47,13 +48,6 @@ def _bindir() -> Path | None:
     return Path(candidates[-1]).parent if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _as_owner(command: list[str]) -> list[str]:
     return ["runuser", "-u", "nobody", "--", *command] if os.getuid() == 0 else command
 
@@ -73,7 +67,7 @@ def cluster() -> Iterator[Cluster]:
         shutil.chown(root, "nobody")
         shutil.chown(pwfile, "nobody")
     root.chmod(0o700)
-    port = _free_port()
+    port = free_port()
     run = {"check": True, "capture_output": True, "timeout": 120}
     subprocess.run(
         _as_owner(

@@ -11,22 +11,21 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from tests.booty.support import GITHUB_TOKEN, LLM_KEY, REPO, SECRET, chat_answer, sign
+from tests.support import free_port, wait_until
 
-T = TypeVar("T")
 ISSUE = re.compile(rf"^/repos/{re.escape(REPO)}/issues/(\d+)(/comments)?(\?.*)?$")
 
 
@@ -116,23 +115,6 @@ def fake_github(**options: Any) -> Iterator[FakeGitHub]:
         fake.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def until(predicate: Callable[[], T], what: str, timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class Booty:
     """One `booty serve` process."""
 
@@ -154,7 +136,7 @@ class Booty:
             self.process = subprocess.Popen(
                 command, env=values, stdout=output, stderr=subprocess.STDOUT
             )
-        until(self.healthy, f"booty on port {self.port} to start")
+        wait_until(self.healthy, f"booty on port {self.port} to start")
 
     @property
     def pid(self) -> int:

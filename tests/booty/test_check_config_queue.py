@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.booty.postgres import PASSWORD, Cluster
-from tests.booty.test_cli import free_port, run
+from tests.booty.test_cli import run
+from tests.support import free_port
 
 
 def test_the_default_queue_is_the_sqlite_file(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from tests.booty.postgres import Cluster
-from tests.booty.processes import Booty, FakeGitHub, fake_github, serving, until
+from tests.booty.processes import Booty, FakeGitHub, fake_github, serving
+from tests.support import wait_until
 
 MB = 1024 * 1024
 
@@ -40,8 +41,8 @@ def test_two_instances_on_one_sqlite_file_run_each_job_once(tmp_path: Path) -> N
         job_ids = {n: a.post_issue(n).json()["job_id"] for n in range(1, 21)}
         # The second instance starts while the first still runs jobs.
         with serving(fake, tmp_path / "b.log", **env):
-            until(lambda: fake.count() >= 20, "20 comments", timeout=60)
-            until(
+            wait_until(lambda: fake.count() >= 20, "20 comments", timeout=60)
+            wait_until(
                 lambda: all(row["status"] == "succeeded" for row in _rows(database)),
                 "every job to succeed",
             )
@@ -59,14 +60,14 @@ def test_two_instances_on_one_postgresql_share_the_work(tmp_path: Path, postgres
     ):
         # Every webhook goes to one instance: the other hears of the jobs by NOTIFY.
         job_ids = {n: a.post_issue(n).json()["job_id"] for n in range(1, 51)}
-        until(lambda: fake.count() >= 50, "50 comments", timeout=60)
+        wait_until(lambda: fake.count() >= 50, "50 comments", timeout=60)
 
         def finished() -> list[tuple[str, int, str]]:
             with psycopg.connect(url) as db:
                 found = db.execute("SELECT status, attempts, owner FROM jobs").fetchall()
             return found if all(status == "succeeded" for status, _, _ in found) else []
 
-        jobs = until(finished, "every job to succeed")
+        jobs = wait_until(finished, "every job to succeed")
         pids = {a.pid, b.pid}
     _once_each(fake, range(1, 51), job_ids)
     assert len(jobs) == 50
@@ -92,7 +93,7 @@ def test_kill_9_then_restart_leaves_one_comment(tmp_path: Path, moment: str) -> 
         fake.llm_delay = 0
         fake.release.set()
         with serving(fake, tmp_path / "second.log", **env):
-            until(
+            wait_until(
                 lambda: [r["status"] for r in _rows(database)] == ["succeeded"],
                 "the job to be taken back and finished",
             )

@@ -11,9 +11,7 @@ import sentry_sdk
 
 from booty.queue import Job, Queue
 from booty.worker import Worker
-from middleware.jobs import JobScope
-from middleware.lifespan import init_sentry
-from middleware.settings import load_sentry_config
+from middleware import JobScope, init_sentry, load_sentry_config
 from tests.booty.queues import Store
 from tests.booty.support import (
     SHA,
@@ -26,7 +24,7 @@ from tests.booty.support import (
     rows,
     wait_done,
 )
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 
 def _worker(queue: Queue, handler: object) -> Worker:
@@ -89,6 +87,27 @@ async def test_used_attempts_give_one_event_and_never_run(
     store: Store, capture: CapturingTransport
 ) -> None:
     init_sentry(load_sentry_config(), transport=capture)
+    # The queue's breadcrumbs stay in this test.
+    with sentry_sdk.isolation_scope():
+        job_id, ran = await _run_exhausted(store)
+    assert ran == []
+    (event,) = capture.events
+    (exception,) = event["exception"]["values"]
+    assert exception["type"] == "AttemptsExhausted"
+    assert job_id in exception["value"] and "3 times" in exception["value"]
+    assert event["tags"]["job_id"] == job_id
+    assert event["tags"]["request_id"] == "r-1"
+    job = await store.opened[0].get(job_id)
+    assert job is not None
+    assert (job.status, job.attempts, job.event_id, job.error) == (
+        "failed",
+        3,
+        event["event_id"],
+        "AttemptsExhausted",
+    )
+
+
+async def _run_exhausted(store: Store) -> tuple[str, list[str]]:
     queue = await store.open(lease=60, max_attempts=3)
     job_id, _ = await queue.enqueue(
         "pipeline", {"repository": "octo/repo"}, delivery_id=None, request_id="r-1", trace={}
@@ -104,25 +123,10 @@ async def test_used_attempts_give_one_event_and_never_run(
     async def handler(job: Job, scope: JobScope) -> None:
         ran.append(job.id)
 
-    with sentry_sdk.isolation_scope():
-        for _ in range(2):  # a later start finds nothing to do
-            async with _worker(queue, handler).running():
-                await anyio.sleep(0.2)
-    assert ran == []
-    (event,) = capture.events
-    (exception,) = event["exception"]["values"]
-    assert exception["type"] == "AttemptsExhausted"
-    assert job_id in exception["value"] and "3 times" in exception["value"]
-    assert event["tags"]["job_id"] == job_id
-    assert event["tags"]["request_id"] == "r-1"
-    job = await queue.get(job_id)
-    assert job is not None
-    assert (job.status, job.attempts, job.event_id, job.error) == (
-        "failed",
-        3,
-        event["event_id"],
-        "AttemptsExhausted",
-    )
+    for _ in range(2):  # a later start finds nothing to do
+        async with _worker(queue, handler).running():
+            await anyio.sleep(0.2)
+    return job_id, ran
 
 
 def _die_after_effects(database: str, job_id: str) -> None:

@@ -18,7 +18,7 @@ from tests.booty.support import (
     sign,
     wait_done,
 )
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 LIMIT = 4096
 

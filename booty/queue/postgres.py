@@ -10,7 +10,9 @@ whose clocks differ still agree on when a lease expires.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -21,6 +23,8 @@ from booty.queue.base import REPLAY_WINDOW, Job, Queue, Status, job_from_row
 
 # Serialises schema creation between instances starting at once.
 SCHEMA_LOCK = 0x626F6F7479
+
+logger = logging.getLogger("booty.queue")
 
 SCHEMA = """
 CREATE OR REPLACE FUNCTION booty_now() RETURNS DOUBLE PRECISION
@@ -77,11 +81,19 @@ class PostgresQueue(Queue):
         # for concurrent use, and queue statements are short.
         self._lock = anyio.Lock()
 
-    @property
-    def db(self) -> psycopg.AsyncConnection[dict[str, Any]]:
-        if self._db is None:
-            raise RuntimeError("the queue is not open")
-        return self._db
+    @asynccontextmanager
+    async def _using(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+        """The connection, to this task alone; a broken one is replaced first.
+
+        The statement that found the connection broken (the server restarted,
+        or dropped it) has failed; the next one reconnects.
+        """
+        async with self._lock:
+            if self._db is None:
+                raise RuntimeError("the queue is not open")
+            if self._db.broken or self._db.closed:
+                self._db = await self._connect()
+            yield self._db
 
     async def _connect(self) -> psycopg.AsyncConnection[dict[str, Any]]:
         return await psycopg.AsyncConnection.connect(
@@ -111,13 +123,11 @@ class PostgresQueue(Queue):
 
     async def _insert(self, row: dict[str, Any]) -> tuple[str, bool]:
         values = {**row, "payload": json.dumps(row["payload"]), "window": REPLAY_WINDOW}
-        async with self._lock, self.db.transaction():
+        async with self._using() as db, db.transaction():
             # Two replays of one body arriving at once must not both insert.
             if row["body_sha"] is not None:
-                await self.db.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(%(body_sha)s))", values
-                )
-            cursor = await self.db.execute(
+                await db.execute("SELECT pg_advisory_xact_lock(hashtext(%(body_sha)s))", values)
+            cursor = await db.execute(
                 "SELECT id FROM jobs WHERE delivery_id = %(delivery_id)s OR (body_sha ="
                 " %(body_sha)s AND created_at > booty_now() - %(window)s) ORDER BY seq LIMIT 1",
                 values,
@@ -125,7 +135,7 @@ class PostgresQueue(Queue):
             found = await cursor.fetchone()
             if found is not None:
                 return found["id"], False
-            cursor = await self.db.execute(
+            cursor = await db.execute(
                 "INSERT INTO jobs (id, delivery_id, body_sha, kind, payload, request_id,"
                 " sentry_trace, baggage, status, created_at, updated_at) VALUES (%(id)s,"
                 " %(delivery_id)s, %(body_sha)s, %(kind)s, %(payload)s, %(request_id)s,"
@@ -135,26 +145,26 @@ class PostgresQueue(Queue):
             )
             if cursor.rowcount == 0:
                 # A redelivery committed between the SELECT and the INSERT.
-                cursor = await self.db.execute(
+                cursor = await db.execute(
                     "SELECT id FROM jobs WHERE delivery_id = %(delivery_id)s", values
                 )
                 again = await cursor.fetchone()
                 if again is None:
                     raise RuntimeError("the conflicting job vanished")
                 return again["id"], False
-            await self.db.execute("NOTIFY booty_jobs")
+            await db.execute("NOTIFY booty_jobs")
         return row["id"], True
 
     async def _claim(self) -> Job | None:
         values = {"max": self.max_attempts, "owner": self.owner, "lease": self.lease}
-        async with self._lock:
-            cursor = await self.db.execute(CLAIM, values)
+        async with self._using() as db:
+            cursor = await db.execute(CLAIM, values)
             row = await cursor.fetchone()
         return None if row is None else job_from_row(row)
 
     async def _renew(self, job_id: str) -> bool:
-        async with self._lock:
-            cursor = await self.db.execute(
+        async with self._using() as db:
+            cursor = await db.execute(
                 "UPDATE jobs SET lease_until = booty_now() + %s"
                 " WHERE id = %s AND owner = %s AND status = 'running'",
                 (self.lease, job_id, self.owner),
@@ -164,20 +174,20 @@ class PostgresQueue(Queue):
     async def _set(
         self, job_id: str, status: Status, event_id: str | None, error: str | None
     ) -> bool:
-        async with self._lock:
-            cursor = await self.db.execute(
+        async with self._using() as db:
+            cursor = await db.execute(
                 "UPDATE jobs SET status = %s, event_id = %s, error = %s, updated_at = booty_now(),"
                 " owner = CASE WHEN %s = 'queued' THEN NULL ELSE owner END, lease_until = NULL"
                 " WHERE id = %s AND owner = %s",
                 (status, event_id, error, status, job_id, self.owner),
             )
             if status == "queued":
-                await self.db.execute("NOTIFY booty_jobs")
+                await db.execute("NOTIFY booty_jobs")
         return cursor.rowcount == 1
 
     async def _get(self, job_id: str) -> Job | None:
-        async with self._lock:
-            cursor = await self.db.execute("SELECT * FROM jobs WHERE id = %s", (job_id,))
+        async with self._using() as db:
+            cursor = await db.execute("SELECT * FROM jobs WHERE id = %s", (job_id,))
             row = await cursor.fetchone()
         return None if row is None else job_from_row(row)
 
@@ -186,15 +196,17 @@ class PostgresQueue(Queue):
         while True:
             try:
                 listener = await self._connect()
-            except psycopg.OperationalError:
+            except psycopg.Error:
                 await anyio.sleep(1)
                 continue
             try:
                 await listener.execute("LISTEN booty_jobs")
-                # Jobs committed while not listening are found by the poll.
+                # Jobs committed while nobody listened: look once now.
+                wake()
                 async for _ in listener.notifies():
                     wake()
-            except psycopg.OperationalError:
+            except psycopg.Error as exc:
+                logger.warning("LISTEN failed (%s); listening again in 1 s", type(exc).__name__)
                 await anyio.sleep(1)
             finally:
                 with anyio.CancelScope(shield=True):

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -116,9 +116,16 @@ def fake_github(**options: Any) -> Iterator[FakeGitHub]:
 
 
 class Booty:
-    """One `booty serve` process."""
+    """One `booty serve` process, or a uvicorn supervisor given as `command`."""
 
-    def __init__(self, fake: FakeGitHub, log: Path, **env: str) -> None:
+    def __init__(
+        self,
+        fake: FakeGitHub,
+        log: Path,
+        env: dict[str, str] | None = None,
+        *,
+        command: list[str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         values = {
@@ -128,9 +135,13 @@ class Booty:
             "GITHUB_API_URL": fake.url,
             "LLM_API_URL": f"{fake.url}/v1",
             "LLM_API_KEY": LLM_KEY,
-            **env,
+            **(env or {}),
         }
-        command = [sys.executable, "-m", "booty.cli", "serve", "--port", str(self.port)]
+        command = [
+            *(command or [sys.executable, "-m", "booty.cli", "serve"]),
+            "--port",
+            str(self.port),
+        ]
         self.log = log
         with log.open("ab") as output:
             self.process = subprocess.Popen(
@@ -176,10 +187,26 @@ class Booty:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def workers(self) -> list[int]:
+        """The pids of uvicorn's worker processes (not its resource tracker)."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        found = []
+        for pid in path.read_text().split():
+            with suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+        return found
+
 
 @contextmanager
-def serving(fake: FakeGitHub, log: Path, **env: str) -> Iterator[Booty]:
-    booty = Booty(fake, log, **env)
+def serving(
+    fake: FakeGitHub,
+    log: Path,
+    env: dict[str, str] | None = None,
+    *,
+    command: list[str] | None = None,
+) -> Iterator[Booty]:
+    booty = Booty(fake, log, env, command=command)
     try:
         yield booty
     finally:

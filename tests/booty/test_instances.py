@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import select
+import signal
 import socket
 import sqlite3
+import sys
 from pathlib import Path
 
 import psycopg
@@ -37,10 +40,10 @@ def _once_each(fake: FakeGitHub, numbers: range, job_ids: dict[int, str]) -> Non
 def test_two_instances_on_one_sqlite_file_run_each_job_once(tmp_path: Path) -> None:
     database = str(tmp_path / "booty.db")
     env = {"BOOTY_DB_PATH": database, "BOOTY_WORKERS": "2"}
-    with fake_github(llm_delay=0.2) as fake, serving(fake, tmp_path / "a.log", **env) as a:
+    with fake_github(llm_delay=0.2) as fake, serving(fake, tmp_path / "a.log", env) as a:
         job_ids = {n: a.post_issue(n).json()["job_id"] for n in range(1, 21)}
         # The second instance starts while the first still runs jobs.
-        with serving(fake, tmp_path / "b.log", **env):
+        with serving(fake, tmp_path / "b.log", env):
             wait_until(lambda: fake.count() >= 20, "20 comments", timeout=60)
             wait_until(
                 lambda: all(row["status"] == "succeeded" for row in _rows(database)),
@@ -55,8 +58,8 @@ def test_two_instances_on_one_postgresql_share_the_work(tmp_path: Path, postgres
     env = {"BOOTY_DATABASE_URL": url, "BOOTY_WORKERS": "2"}
     with (
         fake_github(llm_delay=0.05) as fake,
-        serving(fake, tmp_path / "a.log", **env) as a,
-        serving(fake, tmp_path / "b.log", **env) as b,
+        serving(fake, tmp_path / "a.log", env) as a,
+        serving(fake, tmp_path / "b.log", env) as b,
     ):
         # Every webhook goes to one instance: the other hears of the jobs by NOTIFY.
         job_ids = {n: a.post_issue(n).json()["job_id"] for n in range(1, 51)}
@@ -76,6 +79,37 @@ def test_two_instances_on_one_postgresql_share_the_work(tmp_path: Path, postgres
     assert took == pids
 
 
+def test_a_uvicorn_worker_killed_and_restarted_leaves_its_siblings_jobs_alone(
+    tmp_path: Path,
+) -> None:
+    database = str(tmp_path / "booty.db")
+    env = {"BOOTY_DB_PATH": database, "BOOTY_WORKERS": "2", "BOOTY_JOB_LEASE": "1"}
+    command = [sys.executable, "-m", "uvicorn", "booty.main:app", "--workers", "2"]
+    with (
+        # Jobs outlast a worker's restart, so the new worker starts while they run.
+        fake_github(llm_delay=4.0) as fake,
+        serving(fake, tmp_path / "uvicorn.log", env, command=command) as supervisor,
+    ):
+        wait_until(lambda: len(supervisor.workers()) == 2, "two workers")
+        workers = supervisor.workers()
+        job_ids = {n: supervisor.post_issue(n).json()["job_id"] for n in range(1, 7)}
+
+        def running_owners() -> set[int]:
+            owners = {r["owner"] for r in _rows(database) if r["status"] == "running"}
+            return {int(owner.split(":")[1]) for owner in owners}
+
+        # Both workers are running jobs; one of them dies and uvicorn starts another.
+        wait_until(lambda: running_owners() == set(workers), "both workers to run jobs")
+        os.kill(workers[0], signal.SIGKILL)
+        wait_until(lambda: len(set(supervisor.workers()) - set(workers)) == 1, "a new worker")
+        wait_until(
+            lambda: all(row["status"] == "succeeded" for row in _rows(database)),
+            "every job to succeed",
+            timeout=60,
+        )
+    _once_each(fake, range(1, 7), job_ids)
+
+
 @pytest.mark.parametrize("moment", ["during-the-comment-post", "during-the-llm-call"])
 def test_kill_9_then_restart_leaves_one_comment(tmp_path: Path, moment: str) -> None:
     database = str(tmp_path / "booty.db")
@@ -83,7 +117,7 @@ def test_kill_9_then_restart_leaves_one_comment(tmp_path: Path, moment: str) -> 
     with fake_github(llm_delay=30 if moment == "during-the-llm-call" else 0) as fake:
         if moment == "during-the-comment-post":
             fake.hold_comment.set()
-        first = Booty(fake, tmp_path / "first.log", **env)
+        first = Booty(fake, tmp_path / "first.log", env)
         try:
             job_id = first.post_issue(7).json()["job_id"]
             reached = fake.comment_held if moment == "during-the-comment-post" else fake.llm_called
@@ -92,7 +126,7 @@ def test_kill_9_then_restart_leaves_one_comment(tmp_path: Path, moment: str) -> 
             first.kill()
         fake.llm_delay = 0
         fake.release.set()
-        with serving(fake, tmp_path / "second.log", **env):
+        with serving(fake, tmp_path / "second.log", env):
             wait_until(
                 lambda: [r["status"] for r in _rows(database)] == ["succeeded"],
                 "the job to be taken back and finished",

@@ -168,12 +168,16 @@ class Booty:
         headers = {"X-GitHub-Event": "issues", "X-Hub-Signature-256": sign(body)}
         return httpx.post(f"{self.base}/webhooks/github", content=body, headers=headers)
 
-    def rss(self) -> int:
-        """Resident memory in bytes, from /proc."""
+    def peak_rss(self) -> int:
+        """The most resident memory the process has had, in bytes (VmHWM).
+
+        The peak, not the current size: a buffered body freed before the answer
+        leaves the current size where it was.
+        """
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS")
+        raise AssertionError("no VmHWM")
 
     def kill(self) -> None:
         self.process.kill()

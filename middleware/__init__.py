@@ -1,4 +1,5 @@
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
+from middleware.crons import WorkerMonitor
 from middleware.instrument import capture_server_errors, instrument
 from middleware.jobs import JobScope, job_scope, span, trace_headers
 from middleware.lifespan import SentryLifespan
@@ -12,6 +13,7 @@ __all__ = [
     "RequestIdFilter",
     "SentryLifespan",
     "SentrySettings",
+    "WorkerMonitor",
     "capture_server_errors",
     "get_request_id",
     "instrument",

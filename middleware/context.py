@@ -18,6 +18,8 @@ _TAG_VALUE_MAX = 200
 @dataclass(eq=False)
 class RequestState:
     request_id: str
+    # Set inside a job; request_id is then the queuing request's id, or the job's own.
+    job_id: str | None = None
     # Error log records held back until the request ends (see capture.py);
     # None once it has ended, so that a task outliving it logs straight through.
     deferred_logs: list[logging.LogRecord] | None = field(default_factory=list)
@@ -34,6 +36,12 @@ def get_request_id() -> str | None:
     """The X-Request-ID of the request (or the job's originating request), if any."""
     state = _current.get()
     return None if state is None else state.request_id
+
+
+def get_job_id() -> str | None:
+    """The id of the job running in this context, if any."""
+    state = _current.get()
+    return None if state is None else state.job_id
 
 
 def is_valid_request_id(value: str) -> bool:

@@ -66,6 +66,7 @@ class SentrySettings(BaseSettings):
     # Beyond errors (middleware/crons.py, middleware/logs.py): the worker's cron
     # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
     worker_monitor: str | None = None
+    enable_logs: bool = False
 
     @field_validator("dsn")
     @classmethod

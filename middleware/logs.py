@@ -26,6 +26,24 @@ _PARAMETER = "sentry.message.parameter."
 _TEMPLATE = "sentry.message.template"
 # What the sdk and this module set: names, paths, versions, ids.
 _METADATA = ("sentry.", "code.", "thread.", "process.", "logger.", "server.", "os.")
+# Numbers and the sdk's own constants (validated settings among them): as events'
+# sdk, platform and level, they are not walked.
+_UNTOUCHED = frozenset(
+    {
+        "sentry.origin",
+        "sentry.sdk.name",
+        "sentry.sdk.version",
+        "sentry.environment",
+        "sentry.release",
+        "sentry.severity_number",
+        "sentry.severity_text",
+        "code.line.number",
+        "thread.id",
+        "process.pid",
+        "process.runtime.name",
+        "process.runtime.version",
+    }
+)
 _IDS = ("request_id", "job_id")
 _USER = {
     "user.id": "id",
@@ -68,8 +86,10 @@ class LogHook:
             if state.job_id is not None:
                 attributes["job_id"] = state.job_id
         params = sorted((k for k in attributes if k.startswith(_PARAMETER)), key=_parameter_order)
+        untouched = {k: attributes.pop(k) for k in _UNTOUCHED.intersection(attributes)}
         scrubbed = self.scrubber.scrub_event(_as_event(log["body"], attributes, params))
         log["body"], log["attributes"] = _from_event(scrubbed, params)
+        log["attributes"].update(untouched)
         return log
 
 

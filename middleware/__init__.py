@@ -3,6 +3,7 @@ from middleware.crons import WorkerMonitor
 from middleware.instrument import capture_server_errors, instrument
 from middleware.jobs import JobScope, job_scope, span, trace_headers
 from middleware.lifespan import SentryLifespan
+from middleware.logfields import add_request_ids
 from middleware.request_context import RequestContextMiddleware
 from middleware.settings import ConfigError, SentrySettings, load_sentry_config
 
@@ -14,6 +15,7 @@ __all__ = [
     "SentryLifespan",
     "SentrySettings",
     "WorkerMonitor",
+    "add_request_ids",
     "capture_server_errors",
     "get_request_id",
     "instrument",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -15,6 +16,7 @@ from middleware.jobs import job_scope
 from middleware.lifespan import init_sentry
 from middleware.settings import ConfigError, load_sentry_config
 from tests.conftest import EnvelopeServer
+from tests.test_docs import readme_blocks
 
 EVERY = 0.1
 
@@ -211,3 +213,29 @@ def test_a_job_kind_that_makes_no_slug_is_skipped_with_a_warning(
     assert monitor.job_slug("Pipeline") == "booty-pipeline"
     assert monitor.job_slug("a b") is None
     assert "'booty-a b' is not a monitor slug" in caplog.text
+
+
+async def test_the_readme_example_runs(server: EnvelopeServer) -> None:
+    (block,) = [b for b in readme_blocks("python") if "WorkerMonitor" in b]
+    start_sentry()
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+    ran: list[str] = []
+
+    async def run(job: SimpleNamespace) -> None:
+        ran.append(job.kind)
+
+    send, receive = anyio.create_memory_object_stream[SimpleNamespace](1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(namespace["worker"], receive, run)
+        await send.send(SimpleNamespace(kind="pipeline"))
+        await send.aclose()
+    receive.close()
+    assert ran == ["pipeline"]
+    items = check_ins(server)
+    assert [(i["monitor_slug"], i["status"]) for i in items] == [
+        ("booty", "in_progress"),
+        ("booty-pipeline", "in_progress"),
+        ("booty-pipeline", "ok"),
+        ("booty", "ok"),
+    ]

@@ -176,16 +176,25 @@ class WorkerMonitor:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[WorkerMonitor]:
-        """Run `heartbeat` beside the body; a crash of the body closes the run as error."""
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self.heartbeat)
-            try:
-                yield self
-            except BaseException:
-                self.stop(failed=True)
-                raise
-            finally:
-                tg.cancel_scope.cancel()
+        """Run `heartbeat` beside the body; a crash of the body closes the run as error.
+
+        A worker that has a task group of its own can start `heartbeat` in it instead.
+        """
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.heartbeat)
+                try:
+                    yield self
+                except Exception:
+                    self.stop(failed=True)
+                    raise
+                finally:
+                    tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The task group wraps the body's exception; the caller gets it as raised.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
 
     @contextmanager
     def job(

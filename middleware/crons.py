@@ -30,13 +30,22 @@ logger = logging.getLogger("middleware.crons")
 OFF = "off"
 
 
-def monitor_config(every: float, *, checkin_margin: int, max_runtime: int) -> MonitorConfig:
-    """An interval schedule in whole minutes, the smallest unit Sentry accepts."""
-    return {
-        "schedule": {"type": "interval", "value": max(1, math.ceil(every / 60)), "unit": "minute"},
+def minutes(seconds: float) -> int:
+    """Whole minutes, the smallest unit of a Sentry schedule."""
+    return max(1, math.ceil(seconds / 60))
+
+
+def monitor_config(
+    every: float, *, checkin_margin: int, max_runtime: int | None = None
+) -> MonitorConfig:
+    """An interval schedule; without max_runtime Sentry's own default (30 minutes) holds."""
+    config: MonitorConfig = {
+        "schedule": {"type": "interval", "value": minutes(every), "unit": "minute"},
         "checkin_margin": checkin_margin,
-        "max_runtime": max_runtime,
     }
+    if max_runtime is not None:
+        config["max_runtime"] = max_runtime
+    return config
 
 
 def _send(
@@ -77,7 +86,8 @@ class WorkerMonitor:
     """Check-ins for one worker loop: `async with monitor.running(): ...`.
 
     `slug` None disables every method. `every` is the heartbeat in seconds;
-    `checkin_margin` and `max_runtime` are minutes, as Sentry counts them.
+    `checkin_margin` and `max_runtime` are minutes, as Sentry counts them. A run
+    lasts one heartbeat, so `max_runtime` defaults to a minute more than that.
     """
 
     def __init__(
@@ -86,14 +96,18 @@ class WorkerMonitor:
         *,
         every: float = 60.0,
         checkin_margin: int = 1,
-        max_runtime: int = 2,
+        max_runtime: int | None = None,
     ) -> None:
         if slug is not None and not is_monitor_slug(slug):
             raise ValueError(f"{slug!r} is not a monitor slug: 1 to 50 of a-z, 0-9, '-', '_'")
         if not every > 0 or not math.isfinite(every):
             raise ValueError("every must be a positive number of seconds")
-        if checkin_margin < 1 or max_runtime < 1:
-            raise ValueError("checkin_margin and max_runtime are at least 1 minute")
+        if max_runtime is None:
+            max_runtime = minutes(every) + 1
+        if checkin_margin < 1:
+            raise ValueError("checkin_margin is at least 1 minute")
+        if max_runtime * 60 <= every:
+            raise ValueError("max_runtime must be longer than a heartbeat (every)")
         self.slug = slug
         self.every = every
         self.checkin_margin = checkin_margin
@@ -109,7 +123,7 @@ class WorkerMonitor:
         service: str,
         every: float = 60.0,
         checkin_margin: int = 1,
-        max_runtime: int = 2,
+        max_runtime: int | None = None,
     ) -> WorkerMonitor:
         """SENTRY_WORKER_MONITOR names the monitor; unset, the service does; `off` disables it."""
         slug = settings.worker_monitor or service
@@ -204,6 +218,7 @@ class WorkerMonitor:
 
         With `every` (seconds: how often this kind is expected to run) the
         monitor is upserted from code; without it, create it in Sentry.
+        `max_runtime` (minutes) is how long one run may take.
         """
         slug = self.job_slug(kind)
         if slug is None:
@@ -214,7 +229,7 @@ class WorkerMonitor:
             config = monitor_config(
                 every,
                 checkin_margin=self.checkin_margin,
-                max_runtime=max_runtime or self.max_runtime,
+                max_runtime=max_runtime,
             )
         started = time.monotonic()
         run = _Run(slug, _send(slug, MonitorStatus.IN_PROGRESS, config=config), started)

@@ -142,10 +142,9 @@ async def test_job_kinds_report_their_own_runs(server: EnvelopeServer) -> None:
         "booty-fail": ["in_progress", "error"],
     }
     (opened,) = [i for i in heartbeat(items, "booty-pipeline") if i["status"] == "in_progress"]
-    assert opened["monitor_config"]["schedule"] == {
-        "type": "interval",
-        "value": 5,
-        "unit": "minute",
+    assert opened["monitor_config"] == {
+        "schedule": {"type": "interval", "value": 5, "unit": "minute"},
+        "checkin_margin": 1,
     }
 
 
@@ -249,3 +248,13 @@ async def test_the_readme_example_runs(server: EnvelopeServer) -> None:
         ("booty-pipeline", "ok"),
         ("booty", "ok"),
     ]
+
+
+def test_a_run_may_last_a_heartbeat_and_a_minute() -> None:
+    assert WorkerMonitor("booty", every=300).config == {
+        "schedule": {"type": "interval", "value": 5, "unit": "minute"},
+        "checkin_margin": 1,
+        "max_runtime": 6,
+    }
+    with pytest.raises(ValueError, match="max_runtime"):
+        WorkerMonitor("booty", every=300, max_runtime=5)

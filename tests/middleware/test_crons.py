@@ -85,7 +85,7 @@ async def test_loop_checks_in_at_a_steady_heartbeat(server: EnvelopeServer) -> N
     # Every ok closes the run its in_progress opened, a heartbeat later.
     for opened, closed in zip(items[::2], items[1::2], strict=True):
         assert closed["check_in_id"] == opened["check_in_id"]
-        assert EVERY * 0.5 < closed["duration"] < EVERY * 3
+        assert EVERY * 0.5 < closed["duration"] < EVERY * 10
     assert len({item["check_in_id"] for item in items}) == len(items) // 2
 
 

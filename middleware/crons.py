@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import anyio
 from sentry_sdk.crons import MonitorStatus, capture_checkin
 from sentry_sdk.types import MonitorConfig
-from sentry_sdk.utils import capture_internal_exceptions
 
+from middleware._sdk import capture_internal_exceptions
 from middleware.settings import SentrySettings, is_monitor_slug, is_production, load_settings
 
 logger = logging.getLogger("middleware.crons")

@@ -15,8 +15,8 @@ from middleware.jobs import job_scope
 from middleware.lifespan import init_sentry
 from middleware.settings import load_sentry_config
 from tests.asgi import running
-from tests.conftest import CapturingTransport
 from tests.oracle import assert_nothing_left
+from tests.support.sentry import CapturingTransport
 
 logger = logging.getLogger("tests.logs")
 

@@ -114,6 +114,7 @@ class WorkerMonitor:
         self.max_runtime = max_runtime
         self.config = monitor_config(every, checkin_margin=checkin_margin, max_runtime=max_runtime)
         self._run: _Run | None = None
+        self._bad_kinds: set[str] = set()
 
     @classmethod
     def from_settings(
@@ -217,8 +218,10 @@ class WorkerMonitor:
         """Report one run of a job kind on the monitor `<slug>-<kind>`.
 
         With `every` (seconds: how often this kind is expected to run) the
-        monitor is upserted from code; without it, create it in Sentry.
-        `max_runtime` (minutes) is how long one run may take.
+        monitor is upserted from code, `max_runtime` (minutes: how long one run
+        may take, Sentry's default 30) with it; without `every`, create the
+        monitor in Sentry. A run still in progress past its maximum runtime
+        shows a job that hangs while the loop itself keeps beating.
         """
         slug = self.job_slug(kind)
         if slug is None:
@@ -245,6 +248,10 @@ class WorkerMonitor:
             return None
         slug = f"{self.slug}-{kind.strip().lower()}"
         if not is_monitor_slug(slug):
-            logger.warning("job kind %r: no check-ins, %r is not a monitor slug", kind, slug[:60])
+            if kind not in self._bad_kinds:
+                self._bad_kinds.add(kind)
+                logger.warning(
+                    "job kind %r: no check-ins, %r is not a monitor slug", kind, slug[:60]
+                )
             return None
         return slug

@@ -221,7 +221,10 @@ def test_a_job_kind_that_makes_no_slug_is_skipped_with_a_warning(
     monitor = WorkerMonitor("booty")
     assert monitor.job_slug("Pipeline") == "booty-pipeline"
     assert monitor.job_slug("a b") is None
-    assert "'booty-a b' is not a monitor slug" in caplog.text
+    assert monitor.job_slug("a b") is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "job kind 'a b': no check-ins, 'booty-a b' is not a monitor slug"
+    ]
 
 
 async def test_the_readme_example_runs(server: EnvelopeServer) -> None:

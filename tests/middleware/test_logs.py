@@ -40,16 +40,29 @@ def as_event(log: dict[str, Any]) -> dict[str, Any]:
     return {"logentry": {"formatted": log["body"]}, "tags": tags, "extra": extra}
 
 
+@pytest.fixture(autouse=True)
+def _own_scope() -> Iterator[None]:
+    # Records logged here at INFO are breadcrumbs too: they stay in this test's scope.
+    with sentry_sdk.isolation_scope():
+        yield
+
+
 @pytest.fixture
-def logs_on(
+def logs_enabled(
     capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> Iterator[CapturingTransport]:
+    """SENTRY_ENABLE_LOGS=true; every log item sent must leave Sentry's scrubber nothing."""
     caplog.set_level(logging.INFO)
     monkeypatch.setenv("SENTRY_ENABLE_LOGS", "true")
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    init_sentry(load_sentry_config(), secret_env=["GITHUB_TOKEN"], transport=capture)
     yield capture
     assert_nothing_left([as_event(log) for log in logs(capture)])
+
+
+@pytest.fixture
+def logs_on(logs_enabled: CapturingTransport) -> CapturingTransport:
+    init_sentry(load_sentry_config(), secret_env=["GITHUB_TOKEN"], transport=logs_enabled)
+    return logs_enabled
 
 
 def test_logs_are_off_by_default(capture: CapturingTransport) -> None:
@@ -79,8 +92,8 @@ def test_records_of_info_and_above_become_log_items(logs_on: CapturingTransport)
     assert "request_id" not in attributes(info)
 
 
-async def test_a_request_s_records_carry_its_request_id(logs_on: CapturingTransport) -> None:
-    app = FastAPI(lifespan=SentryLifespan(transport=logs_on))
+async def test_a_request_s_records_carry_its_request_id(logs_enabled: CapturingTransport) -> None:
+    app = FastAPI(lifespan=SentryLifespan(secret_env=["GITHUB_TOKEN"], transport=logs_enabled))
     instrument(app)
 
     @app.get("/work")
@@ -91,7 +104,9 @@ async def test_a_request_s_records_carry_its_request_id(logs_on: CapturingTransp
     async with running(app) as client:
         given = await client.get("/work", headers={"x-request-id": "req-42"})
         fresh = await client.get("/work")
-    found = [attributes(log)["request_id"] for log in logs(logs_on) if log["body"] == "working"]
+    found = [
+        attributes(log)["request_id"] for log in logs(logs_enabled) if log["body"] == "working"
+    ]
     assert found == ["req-42", fresh.headers["x-request-id"]]
     assert given.headers["x-request-id"] == "req-42"
 

@@ -38,12 +38,6 @@ def get_request_id() -> str | None:
     return None if state is None else state.request_id
 
 
-def get_job_id() -> str | None:
-    """The id of the job running in this context, if any."""
-    state = _current.get()
-    return None if state is None else state.job_id
-
-
 def is_valid_request_id(value: str) -> bool:
     """UUIDs, nginx $request_id, OpenTelemetry ids: 1-128 of [A-Za-z0-9._:-]."""
     return _REQUEST_ID.fullmatch(value) is not None

@@ -18,6 +18,7 @@ from sentry_sdk.transport import Transport
 from middleware import storm
 from middleware._sdk import BaseClient
 from middleware.capture import logging_integration
+from middleware.logs import log_options
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 
@@ -67,6 +68,7 @@ def init_sentry(
         "before_send_transaction": scrubber.before_send_transaction,
         "before_breadcrumb": scrubber.before_breadcrumb,
         "transport": transport,
+        **log_options(enabled=settings.enable_logs, scrubber=scrubber, release=settings.release),
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:
         options["profiles_sample_rate"] = settings.profiles_sample_rate

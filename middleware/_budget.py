@@ -36,9 +36,11 @@ def event_budget() -> Iterator[None]:
         _budget.reset(token)
 
 
-def cut(text: str) -> str:
-    """`text` cut to MAX_TEXT characters."""
-    head = text[:MAX_TEXT]
-    # Do not leave the start of a secret that straddles the cut.
-    space = max(head.rfind(" ", MAX_TEXT - 4096), head.rfind("\n", MAX_TEXT - 4096))
-    return (head[:space] if space > 0 else head) + "..."
+# A long string is scanned this far past the cut: a secret that starts before the
+# cut and ends within the margin is filtered whole before the cut is made.
+CUT_MARGIN = 4096
+
+
+def cut(scanned: str, *, whole: bool) -> str:
+    """`scanned` cut to MAX_TEXT characters; `whole`: nothing was cut before the scan."""
+    return scanned if whole and len(scanned) <= MAX_TEXT else scanned[:MAX_TEXT] + "..."

@@ -9,9 +9,9 @@ from typing import Any
 
 from sentry_sdk.utils import safe_repr
 
-from middleware._budget import MAX_TEXT, cut, spend
+from middleware._budget import CUT_MARGIN, MAX_TEXT, cut, spend
 from middleware._keys import FILTERED, SPAN_COUNTS, is_secret_key
-from middleware._secrets import TextScrubber, luhn, server_would_filter
+from middleware._secrets import TextScrubber, ip_addresses, luhn, server_would_filter
 
 # Deeper data is replaced, not walked: Sentry keeps far less, and the walk stays bounded.
 MAX_DEPTH = 32
@@ -40,7 +40,7 @@ class Walker:
     """
 
     def __init__(self, secrets: Iterable[str], *, hide_pii: bool) -> None:
-        self.text = TextScrubber(secrets)
+        self.text = TextScrubber(secrets, hide_pii=hide_pii)
         self.hide_pii = hide_pii
         # Indexed by `strict`: results for loose ([0]) and strict ([1]) scans.
         self._caches: tuple[dict[str, str], dict[str, str]] = ({}, {})
@@ -67,11 +67,15 @@ class Walker:
         found = cache.get(text)
         if found is not None:
             return found
-        if len(text) > MAX_TEXT:
-            text = cut(text)
+        size = len(text)
+        if size > MAX_TEXT:
+            text = text[: MAX_TEXT + CUT_MARGIN]
         if not spend(chars=len(text)):
             return FILTERED
+        # Scanned before the cut, so that the cut can keep no prefix of a secret.
         found = self._scan(text, strict)
+        if size > MAX_TEXT:
+            return cut(found, whole=size == len(text))
         if len(text) <= CACHED_TEXT:
             if len(cache) >= CACHE_SIZE:
                 cache.clear()
@@ -81,7 +85,9 @@ class Walker:
     def _scan(self, text: str, strict: bool) -> str:
         if strict and server_would_filter(text):
             return FILTERED
-        return self.text(text)
+        text = self.text(text)
+        # Sentry's server, with IP scrubbing on, replaces addresses in databags.
+        return ip_addresses(text) if strict and self.hide_pii else text
 
     def walk(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
         if type(value) is str:

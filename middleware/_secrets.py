@@ -153,7 +153,7 @@ def ip_addresses(text: str) -> str:
     # IPv6 first: an IPv4-mapped one ends in an IPv4 address.
     if ":" in text and ("::" in text or _MAY_BE_IPV6(text)):
         text = _IPV6.sub(_address, text)
-    if _MAY_BE_IPV4(text):
+    if "." in text and _MAY_BE_IPV4(text):
         text = _IPV4.sub(_address, text)
     return text
 

@@ -70,6 +70,10 @@ def _breadcrumb(text: str) -> None:
     sentry_sdk.capture_message("after the call")
 
 
+def _message(text: str) -> None:
+    sentry_sdk.capture_message(text)
+
+
 def _log_params(text: str) -> None:
     logging.getLogger("tests.corpus").error("rejected %s", text)
 
@@ -85,7 +89,7 @@ PLACES: dict[str, Callable[[str], None]] = {
     "exception value": _exception,
     "httpx HTTPStatusError url": _http_status_error,
     "frame local": _frame_local,
-    "message": lambda text: sentry_sdk.capture_message(f"saw {text}"),
+    "message": lambda text: _message(f"saw {text}"),
     "breadcrumb": _breadcrumb,
     "log parameter": _log_params,
     "tag, extra, context": _scope_data,

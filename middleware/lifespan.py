@@ -16,7 +16,8 @@ from sentry_sdk.client import BaseClient
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
 
-from middleware import storm
+from middleware import log_scrubbing, storm
+from middleware._secrets import TextScrubber
 from middleware.capture import logging_integration
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
@@ -166,6 +167,13 @@ class SentryLifespan:
     async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
         config = load_sentry_config()
         _log_config(config)
+        # Logs are scrubbed like events, with Sentry on or off.
+        unscrub_logs = log_scrubbing.install(
+            TextScrubber(
+                secret_values(self.secret_env, config.settings.dsn_value),
+                hide_pii=not config.settings.send_default_pii,
+            )
+        )
         enabled = config.mode == "enabled"
         if enabled:
             _acquire(config, self.secret_env, self.transport)
@@ -181,3 +189,4 @@ class SentryLifespan:
         finally:
             if enabled:
                 await _release(config.settings.shutdown_timeout)
+            unscrub_logs()

@@ -60,8 +60,12 @@ async def test_messages_arguments_and_tracebacks_are_scrubbed(written: io.String
 async def test_the_record_itself_is_left_to_other_readers(written: io.StringIO) -> None:
     seen: list[logging.LogRecord] = []
     logger = logging.getLogger("tests.logs")
-    keep = logging.Handler()
-    keep.emit = seen.append  # type: ignore[method-assign]
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    keep = Keep()
     async with running(app()):
         logger.addHandler(keep)
         logger.warning("token %s", INTERNAL_TOKEN)

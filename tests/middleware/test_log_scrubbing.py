@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from middleware import SentryLifespan
 from middleware.log_scrubbing import ScrubbingFilter
 from tests.asgi import running
-from tests.corpus import CORPUS, EMAIL, INTERNAL_TOKEN, SECRET_ENV_VALUES
+from tests.support.corpus import CORPUS, EMAIL, INTERNAL_TOKEN, SECRET_ENV_VALUES
 
 FILTERED = "[Filtered]"
 

@@ -13,8 +13,8 @@ from sentry_sdk.types import Event
 
 from middleware.lifespan import init_sentry
 from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
-from tests.corpus import (
+from tests.support import CapturingTransport
+from tests.support.corpus import (
     CLIENT_IP,
     CLIENT_IP_HEADERS,
     CLIENT_IPV6,

@@ -9,7 +9,7 @@ from middleware.settings import (
     load_sentry_config,
     redact_dsn,
 )
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 SECRET_DSN = "https://publickey1234@o1.ingest.example.com/77"
 LEGACY_DSN = "https://publickey1234:secretkey5678@o1.ingest.example.com/77"

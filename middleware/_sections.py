@@ -16,7 +16,7 @@ COOKIES = frozenset({"cookie", "set_cookie", "cookies"})
 
 
 def _request(walker: Walker, request: Any) -> Any:
-    out = walker.fields(
+    out = walker.walk_fields(
         request,
         {
             "headers": _headers,
@@ -93,11 +93,11 @@ def _query(walker: Walker, query: Any) -> Any:
             value = FILTERED
         parts.append(f"{key}{eq}{value}" if key or eq else value)
     # A secret that holds "=" or "&" straddles a key and a value: read the whole.
-    return walker.string("&".join(parts), False)
+    return walker.string("&".join(parts), strict=False)
 
 
 def _scrubbed(walker: Walker, text: str, strict: bool) -> bool:
-    return walker.string(text, strict) != text
+    return walker.string(text, strict=strict) != text
 
 
 def _user(walker: Walker, user: Any) -> Any:
@@ -129,7 +129,7 @@ def _contexts(walker: Walker, contexts: Any) -> Any:
 
 
 def _logentry(walker: Walker, entry: Any) -> Any:
-    out = walker.fields(entry, {"params": Walker.strict})
+    out = walker.walk_fields(entry, {"params": Walker.strict})
     formatted, params = _get(entry, "formatted"), _get(entry, "params")
     if not isinstance(formatted, str) or not isinstance(params, list):
         return out

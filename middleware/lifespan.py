@@ -168,11 +168,12 @@ class SentryLifespan:
         config = load_sentry_config()
         _log_config(config)
         # Logs are scrubbed like events, with Sentry on or off.
+        hide_pii = not config.settings.send_default_pii
         unscrub_logs = log_scrubbing.install(
             TextScrubber(
-                secret_values(self.secret_env, config.settings.dsn_value),
-                hide_pii=not config.settings.send_default_pii,
-            )
+                secret_values(self.secret_env, config.settings.dsn_value), hide_pii=hide_pii
+            ),
+            hide_clients=hide_pii,
         )
         enabled = config.mode == "enabled"
         if enabled:

@@ -28,13 +28,14 @@ class ScrubbingFilter(logging.Filter):
     another record, so this one writes the copy itself and drops the original.
     """
 
-    def __init__(self, handler: logging.Handler, scrub: Scrub) -> None:
+    def __init__(self, handler: logging.Handler, scrub: Scrub, *, hide_clients: bool) -> None:
         super().__init__()
         self.handler = handler
         self.scrub = scrub
+        self.hide_clients = hide_clients
 
     def filter(self, record: logging.LogRecord) -> bool:
-        copy = scrubbed_record(record, self.scrub)
+        copy = scrubbed_record(record, self.scrub, hide_clients=self.hide_clients)
         if sys.version_info >= (3, 12):
             return copy  # type: ignore[return-value]
         for later in self._later_filters():
@@ -52,11 +53,16 @@ class ScrubbingFilter(logging.Filter):
         return list(filters[filters.index(self) + 1 :]) if self in filters else []
 
 
-def scrubbed_record(record: logging.LogRecord, scrub: Scrub) -> logging.LogRecord:
+def scrubbed_record(
+    record: logging.LogRecord, scrub: Scrub, *, hide_clients: bool
+) -> logging.LogRecord:
+    """`hide_clients`: the client's address is personal data (send_default_pii off)."""
     copy = logging.makeLogRecord(record.__dict__)
     args = record.args
     if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
         client, method, path, version, status = args
+        # Behind a trusted proxy uvicorn prints the X-Forwarded-For address here.
+        client = FILTERED if hide_clients else client
         copy.args = (client, method, access_path(str(path), scrub), version, status)
     else:
         try:
@@ -107,13 +113,13 @@ def _handlers() -> Iterator[logging.Handler]:
                 yield handler
 
 
-def install(scrub: Scrub) -> Callable[[], None]:
+def install(scrub: Scrub, *, hide_clients: bool) -> Callable[[], None]:
     """Scrub what every handler configured now writes; return the undo."""
     installed = []
     for handler in _handlers():
         if any(isinstance(f, ScrubbingFilter) for f in handler.filters):
             continue
-        scrubbing = ScrubbingFilter(handler, scrub)
+        scrubbing = ScrubbingFilter(handler, scrub, hide_clients=hide_clients)
         handler.addFilter(scrubbing)
         installed.append(scrubbing)
 

@@ -143,7 +143,13 @@ def test_a_traceback_under_uvicorn_carries_filtered_messages(
     env = {**_env(envelope_server, tmp_path), "SENTRY_STORM_LIMIT": "0"}
     with serving(command, env, port, tmp_path) as output:
         for p in planted:
-            response = httpx.get(f"http://127.0.0.1:{port}/reject", params={"value": p.text})
+            # Plain uvicorn trusts X-Forwarded-For from 127.0.0.1: the scope's client
+            # becomes the planted address.
+            response = httpx.get(
+                f"http://127.0.0.1:{port}/reject",
+                params={"value": p.text},
+                headers={name: CLIENT_IP for name in CLIENT_IP_HEADERS},
+            )
             assert response.status_code == 500
         wait_until(lambda: len(envelope_server.events) == len(planted), "the events")
 

@@ -94,7 +94,7 @@ async def test_uvicorn_access_line_shows_the_query_with_values_filtered(
         logger.handle(record)
 
     assert written.getvalue() == (
-        "uvicorn.access 127.0.0.1:5000 - "
+        f"uvicorn.access {FILTERED} - "
         f'"GET /internal/sentry-test?token={FILTERED}&page={FILTERED}&{FILTERED}={FILTERED}'
         f'&email={FILTERED} HTTP/1.1" 500\n'
     )

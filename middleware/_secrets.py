@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 from collections.abc import Iterable
 
+from middleware._forms import OwnSecrets
 from middleware._keys import FILTERED, secret_pairs
+from middleware._pii import email_addresses
 
 # Each pattern starts only where its run of characters starts (a lookbehind), and no
 # two quantifiers can trade characters, so a scan is linear in the text. A pattern
@@ -90,104 +91,24 @@ def _basic_credentials(encoded: str) -> bool:
 
 # Shorter configured secrets would match everywhere; they are filtered only as whole values.
 MIN_SECRET_IN_TEXT = 6
-# Base64 that encodes fewer characters of a secret than this is too short to be its mark.
-_MIN_BASE64_CORE = 8
-
-
-def base64_forms(secret: str) -> set[str]:
-    """What the secret's bytes look like inside any standard or URL-safe base64 text.
-
-    Base64 of the value itself, and of any text that holds it (`user:secret` in a
-    Basic header), contains one of three cores: one per alignment of the secret on a
-    3-byte group, without the characters it shares with its neighbours.
-    """
-    data = secret.encode()
-    forms = set()
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + data).decode()
-        core = encoded[-(-shift * 8 // 6) : (shift + len(data)) * 8 // 6]
-        if len(core) >= _MIN_BASE64_CORE:
-            forms |= {core, core.replace("+", "-").replace("/", "_")}
-    return forms
-
-
-def percent_pattern(secret: str) -> str:
-    """The secret with any of its characters percent-encoded (either hex case), `+` for space."""
-    parts = []
-    for char in secret:
-        encoded = "".join(_hex(byte) for byte in char.encode())
-        space = r"|\+" if char == " " else ""
-        parts.append(f"(?:{re.escape(char)}{space}|{encoded})")
-    return "".join(parts)
-
-
-def _hex(byte: int) -> str:
-    high, low = f"{byte >> 4:X}", f"{byte & 15:X}"
-    return f"%[{high}{high.lower()}][{low}{low.lower()}]"
-
-
-# Also percent-encoded (%40), as in a query string or a URL.
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])[\w.%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+"
-)
-# Candidates only: ipaddress decides. A run is taken whole, so "1.2.3.4.5" is no address.
-_IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)")
-_IPV6 = re.compile(
-    r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
-    r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])"
-)
-_MAY_BE_IPV4 = re.compile(r"\d\.\d").search
-_MAY_BE_IPV6 = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f:]").search
-
-
-def _address(match: re.Match[str]) -> str:
-    try:
-        ipaddress.ip_address(match[0])
-    except ValueError:
-        return match[0]
-    return FILTERED
-
-
-def ip_addresses(text: str) -> str:
-    """IPv4 and IPv6 addresses in text replaced, as Sentry's server does with IP scrubbing on."""
-    # IPv6 first: an IPv4-mapped one ends in an IPv4 address.
-    if ":" in text and ("::" in text or _MAY_BE_IPV6(text)):
-        text = _IPV6.sub(_address, text)
-    if "." in text and _MAY_BE_IPV4(text):
-        text = _IPV4.sub(_address, text)
-    return text
 
 
 class TextScrubber:
     """Replaces secret-shaped substrings, and the process's own secrets, with [Filtered].
 
-    The process's secrets are matched as they are, percent-encoded and base64-encoded.
+    The process's secrets are matched as they are and encoded (see OwnSecrets).
     `hide_pii` also filters email addresses.
     """
 
     def __init__(self, secrets: Iterable[str] = (), *, hide_pii: bool = False) -> None:
-        self.secrets = frozenset(s for s in secrets if s)
+        self.own = OwnSecrets(secrets, min_length=MIN_SECRET_IN_TEXT)
+        self.secrets = self.own.secrets
         self.hide_pii = hide_pii
-        inline = sorted((s for s in self.secrets if len(s) >= MIN_SECRET_IN_TEXT), key=len)
-        # Longest first, so that no shorter secret cuts a longer one in two.
-        self._inline = inline[::-1]
-        encoded = {form for s in inline for form in base64_forms(s)} - self.secrets
-        self._encoded = sorted(encoded, key=len, reverse=True)
-        self._percent = (
-            re.compile("|".join(percent_pattern(s) for s in inline[::-1])) if inline else None
-        )
 
     def __call__(self, text: str) -> str:
         if text in self.secrets:
             return FILTERED
-        for secret in self._inline:
-            if secret in text:
-                text = text.replace(secret, FILTERED)
-        if self._percent is not None and ("%" in text or "+" in text):
-            text = self._percent.sub(FILTERED, text)
-        for form in self._encoded:
-            if form in text:
-                text = text.replace(form, FILTERED)
+        text = self.own(text)
         if "PRIVATE KEY-----" in text:
             text = _PEM.sub(FILTERED, text)
         if "=" in text or ":" in text or "'," in text or '",' in text:
@@ -207,8 +128,8 @@ class TextScrubber:
             text = _AWS.sub(FILTERED, text)
         if "://" in text and "@" in text:
             text = _URL.sub(_userinfo, text)
-        if self.hide_pii and ("@" in text or "%40" in text):
-            text = _EMAIL.sub(FILTERED, text)
+        if self.hide_pii:
+            text = email_addresses(text)
         if _MAY_BE_NUMBER(text):
             text = _NUMBER.sub(_number, text)
         return text

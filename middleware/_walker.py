@@ -9,8 +9,9 @@ from typing import Any
 
 from middleware._budget import CUT_MARGIN, MAX_TEXT, cut, spend
 from middleware._keys import FILTERED, SPAN_COUNTS, is_secret_key
+from middleware._pii import ip_addresses
 from middleware._sdk import safe_repr
-from middleware._secrets import TextScrubber, ip_addresses, luhn, server_would_filter
+from middleware._secrets import TextScrubber, luhn, server_would_filter
 
 # Deeper data is replaced, not walked: Sentry keeps far less, and the walk stays bounded.
 MAX_DEPTH = 32

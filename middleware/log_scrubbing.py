@@ -16,7 +16,6 @@ from middleware._keys import FILTERED
 
 Scrub = Callable[[str], str]
 
-_FORMATTER = logging.Formatter()
 _WITHHELD = "(its arguments did not format and are withheld)"
 
 
@@ -74,7 +73,7 @@ def scrubbed_record(
     if record.exc_info or record.exc_text:
         text = record.exc_text
         if not text and record.exc_info:
-            text = _FORMATTER.formatException(record.exc_info)
+            text = logging.Formatter().formatException(record.exc_info)
         # Without exc_info no formatter can format the traceback again, unscrubbed.
         copy.exc_info, copy.exc_text = None, scrub(text or "")
     if record.stack_info:

@@ -30,7 +30,7 @@ def base64_forms(secret: str) -> set[str]:
 
 
 def percent_pattern(secret: str) -> str:
-    """The secret with any of its characters percent-encoded (either hex case), `+` for space."""
+    """The secret with any characters percent-encoded (any hex case, up to 3 times)."""
     parts = []
     for char in secret:
         encoded = "".join(_hex(byte) for byte in char.encode())
@@ -40,8 +40,9 @@ def percent_pattern(secret: str) -> str:
 
 
 def _hex(byte: int) -> str:
+    # "%25" before it: encoded again, as a URL inside a query string is.
     high, low = f"{byte >> 4:X}", f"{byte & 15:X}"
-    return f"%[{high}{high.lower()}][{low}{low.lower()}]"
+    return f"%(?:25){{0,2}}[{high}{high.lower()}][{low}{low.lower()}]"
 
 
 class OwnSecrets:

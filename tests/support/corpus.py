@@ -76,6 +76,7 @@ def _disguises(label: str, secret: str) -> list[Planted]:
         Planted(f"{label} percent-encoded lower hex", _lower_hex(quote(secret, safe="")), raw),
         Planted(f"{label} percent-encoded, + for space", quote_plus(secret), raw),
         Planted(f"{label} path-encoded", quote(secret), raw),
+        Planted(f"{label} percent-encoded twice", quote(quote(secret, safe=""), safe=""), raw),
         Planted(f"{label} base64", _b64(secret), raw),
         Planted(f"{label} url-safe base64", _b64(secret, urlsafe=True), raw),
         Planted(f"{label} in a Basic header", "Basic " + _b64(f"ann:{secret}"), raw),

@@ -17,6 +17,7 @@ from middleware._keys import FILTERED
 Scrub = Callable[[str], str]
 
 _WITHHELD = "(its arguments did not format and are withheld)"
+_UNSCRUBBABLE = "(a log line was withheld: it could not be scrubbed)"
 
 
 class ScrubbingFilter(logging.Filter):
@@ -34,7 +35,12 @@ class ScrubbingFilter(logging.Filter):
         self.hide_clients = hide_clients
 
     def filter(self, record: logging.LogRecord) -> bool:
-        copy = scrubbed_record(record, self.scrub, hide_clients=self.hide_clients)
+        try:
+            copy = scrubbed_record(record, self.scrub, hide_clients=self.hide_clients)
+        except Exception:
+            # A bug here must neither break the caller's log call nor let the line out.
+            copy = logging.makeLogRecord({**record.__dict__, "args": None, "exc_info": None})
+            copy.msg, copy.exc_text, copy.stack_info = _UNSCRUBBABLE, None, None
         if sys.version_info >= (3, 12):
             return copy  # type: ignore[return-value]
         for later in self._later_filters():

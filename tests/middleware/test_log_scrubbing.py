@@ -110,3 +110,22 @@ async def test_the_filter_is_removed_when_the_lifespan_ends(written: io.StringIO
         assert any(isinstance(f, ScrubbingFilter) for f in handler.filters)
 
     assert not any(isinstance(f, ScrubbingFilter) for f in handler.filters)
+
+
+async def test_a_line_that_cannot_be_scrubbed_is_withheld_not_raised(
+    written: io.StringIO,
+) -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError(INTERNAL_TOKEN)
+
+    logger = logging.getLogger("tests.logs")
+    async with running(app()):
+        logger.info("value %s", Broken())
+        logger.info(Broken())
+
+    output = written.getvalue()
+    assert INTERNAL_TOKEN not in output
+    assert (
+        output.splitlines()[-1] == "tests.logs (a log line was withheld: it could not be scrubbed)"
+    )

@@ -19,6 +19,7 @@ from middleware import log_scrubbing, storm
 from middleware._sdk import BaseClient
 from middleware._secrets import TextScrubber
 from middleware.capture import logging_integration
+from middleware.logs import log_options
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 
@@ -68,6 +69,7 @@ def init_sentry(
         "before_send_transaction": scrubber.before_send_transaction,
         "before_breadcrumb": scrubber.before_breadcrumb,
         "transport": transport,
+        **log_options(enabled=settings.enable_logs, scrubber=scrubber, release=settings.release),
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:
         options["profiles_sample_rate"] = settings.profiles_sample_rate

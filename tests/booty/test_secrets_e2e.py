@@ -75,6 +75,8 @@ def _env(envelope_server: EnvelopeServer, tmp_path: Path) -> dict[str, str]:
         "SENTRY_DSN": envelope_server.dsn,
         # Transactions and their spans carry the request too.
         "SENTRY_TRACES_SAMPLE_RATE": "1.0",
+        # So do Sentry logs.
+        "SENTRY_ENABLE_LOGS": "true",
         "BOOTY_DB_PATH": str(tmp_path / "e2e.db"),
     }
 
@@ -116,10 +118,12 @@ def test_booty_serve_lets_no_planted_value_out(
         assert response.status_code == 500
         wait_until(lambda: envelope_server.events, "the event")
         wait_until(lambda: envelope_server.items("transaction"), "the transaction")
+        wait_until(lambda: envelope_server.items("log"), "Sentry logs")
 
     request_id = response.headers["x-request-id"]
     [event] = envelope_server.events
     assert envelope_server.items("transaction")
+    assert envelope_server.items("log")
     assert event["tags"]["request_id"] == request_id
     [access] = [line for line in output.stdout.splitlines() if "/internal/sentry-test" in line]
     assert f'"GET /internal/sentry-test?p0={FILTERED}&p1={FILTERED}' in access

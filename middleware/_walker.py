@@ -47,9 +47,6 @@ class Walker:
         self._strict: dict[str, str] = {}
         self._keys: dict[str, bool] = {}
 
-    def _cache(self, *, strict: bool) -> dict[str, str]:
-        return self._strict if strict else self._loose
-
     def secret_key(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
@@ -67,7 +64,7 @@ class Walker:
         return self.walk(value, strict=False)
 
     def string(self, text: str, *, strict: bool) -> str:
-        cache = self._cache(strict=strict)
+        cache = self._strict if strict else self._loose
         found = cache.get(text)
         if found is not None:
             return found
@@ -141,7 +138,7 @@ class Walker:
                 self.walk(name, strict=strict, depth=depth, seen=seen),
                 self._entry(name, item, strict=strict, depth=depth, seen=seen),
             ]
-        values = self._cache(strict=strict)
+        values = self._strict if strict else self._loose
         return [
             values.get(v) or self.string(v, strict=strict)
             if type(v) is str
@@ -151,7 +148,7 @@ class Walker:
 
     def _dict(self, value: dict[Any, Any], *, strict: bool, depth: int, seen: set[int]) -> Any:
         # The hot loop of the walk: cache lookups inlined, no call for a known string.
-        names, values, keys = self._loose, self._cache(strict=strict), self._keys
+        names, values, keys = self._loose, (self._strict if strict else self._loose), self._keys
         out = {}
         for key, item in value.items():
             if type(key) is str:

@@ -15,8 +15,9 @@ import sentry_sdk
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
 
-from middleware import storm
+from middleware import log_scrubbing, storm
 from middleware._sdk import BaseClient
+from middleware._secrets import TextScrubber
 from middleware.capture import logging_integration
 from middleware.logs import log_options
 from middleware.scrubbing import Scrubber
@@ -168,6 +169,14 @@ class SentryLifespan:
     async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
         config = load_sentry_config()
         _log_config(config)
+        # Logs are scrubbed like events, with Sentry on or off.
+        hide_pii = not config.settings.send_default_pii
+        unscrub_logs = log_scrubbing.install(
+            TextScrubber(
+                secret_values(self.secret_env, config.settings.dsn_value), hide_pii=hide_pii
+            ),
+            hide_clients=hide_pii,
+        )
         enabled = config.mode == "enabled"
         if enabled:
             _acquire(config, self.secret_env, self.transport)
@@ -183,3 +192,4 @@ class SentryLifespan:
         finally:
             if enabled:
                 await _release(config.settings.shutdown_timeout)
+            unscrub_logs()

@@ -59,7 +59,8 @@ class SentrySettings(BaseSettings):
     profiles_sample_rate: Rate = 0.0
     send_default_pii: bool = False
     shutdown_timeout: Seconds = 2.0
-    spotlight: bool | str | None = None
+    # False, not None: with None the sdk reads SENTRY_SPOTLIGHT itself, unvalidated.
+    spotlight: bool | str = False
     # Events per fingerprint per window before the storm guard stops building them; 0 = off.
     storm_limit: Annotated[int, Field(ge=0)] = 10
     # Longer than a day would suppress a repeating error for good.
@@ -105,8 +106,10 @@ class SentrySettings(BaseSettings):
 
     @field_validator("spotlight", mode="before")
     @classmethod
-    def _check_spotlight(cls, value: Any) -> bool | str | None:
-        if value is None or isinstance(value, bool):
+    def _check_spotlight(cls, value: Any) -> bool | str:
+        if value is None:
+            return False
+        if isinstance(value, bool):
             return value
         text = str(value).strip()
         if text.lower() in {"1", "true", "yes", "on"}:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -14,7 +13,8 @@ from fastapi.responses import JSONResponse
 from sentry_sdk.transport import Transport
 from starlette.exceptions import HTTPException
 
-from booty.config import SECRET_ENV, BootySettings, load_booty_settings
+from booty.config import SECRET_ENV, load_booty_settings
+from booty.internal import internal_allowed
 from booty.logs import configure_logging
 from booty.webhooks import router as webhooks_router
 from booty.worker import start_worker
@@ -37,16 +37,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
             "queue": services.queue,
             "worker": services.worker,
         }
-
-
-def _internal_allowed(request: Request) -> bool:
-    settings: BootySettings = request.state.settings
-    token = settings.booty_internal_token
-    if token is None:
-        return not request.state.production
-    given = request.headers.get("authorization", "")
-    expected = f"Bearer {token.get_secret_value()}"
-    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
@@ -72,7 +62,7 @@ def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
 
     @app.get("/internal/sentry-test", include_in_schema=False)
     async def sentry_test(request: Request) -> None:
-        if not _internal_allowed(request):
+        if not internal_allowed(request):
             raise HTTPException(status_code=404)
         raise RuntimeError("Sentry test error")
 

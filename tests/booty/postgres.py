@@ -49,7 +49,12 @@ def _bindir() -> Path | None:
 
 
 def _as_owner(command: list[str]) -> list[str]:
-    return ["runuser", "-u", "nobody", "--", *command] if os.getuid() == 0 else command
+    if os.getuid() != 0:
+        return command
+    runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+    if runuser is None:
+        pytest.fail("runuser is not installed (util-linux): initdb refuses to run as root")
+    return [runuser, "-u", "nobody", "--", *command]
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import signal
 import socket
 import sqlite3
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -176,3 +177,14 @@ def test_a_100_mb_unsigned_body_is_413_and_peak_memory_stays_flat(
     assert after - before < 30 * MB, (before, after)
     assert status == 413
     assert sent < 100 * MB
+
+
+def test_four_100_mb_unsigned_bodies_at_once_keep_peak_memory_flat(tmp_path: Path) -> None:
+    with fake_github() as fake, serving(fake, tmp_path / "a.log") as booty:
+        assert booty.post_issue(1).status_code == 202
+        before = booty.peak_rss()
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: _send(booty.port, 100 * MB, chunked=True), range(4)))
+        after = booty.peak_rss()
+    assert after - before < 30 * MB, (before, after)
+    assert [status for status, _ in answers] == [413] * 4

@@ -19,7 +19,7 @@ from booty.llm import LLM
 from booty.pipeline import run_pipeline
 from booty.queue import Job, Queue, open_queue
 from booty.verifier import run_verifier
-from middleware.jobs import JobScope, job_scope
+from middleware import JobScope, WorkerMonitor, job_scope
 
 logger = logging.getLogger("booty.worker")
 
@@ -45,8 +45,10 @@ class Worker:
         grace: float = 10.0,
         poll_interval: float = 5.0,
         retry_delay: float = 1.0,
+        monitor: WorkerMonitor | None = None,
     ) -> None:
         self.queue = queue
+        self.monitor = monitor or WorkerMonitor(None)
         self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.grace = grace
@@ -70,6 +72,8 @@ class Worker:
     async def running(self) -> AsyncIterator[Worker]:
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            # Checks in from this event loop: a blocked loop or a dead worker stops checking in.
+            tg.start_soon(self.monitor.heartbeat)
             for _ in range(self.concurrency):
                 tg.start_soon(self._slot)
             # Other processes' jobs: wake a slot as soon as the queue hears of them.
@@ -236,6 +240,7 @@ async def start_worker(settings: BootySettings) -> AsyncIterator[Services]:
         {"pipeline": pipeline, "verifier": verifier},
         concurrency=settings.booty_workers,
         grace=settings.booty_shutdown_grace,
+        monitor=WorkerMonitor.from_env(service="booty"),
     )
     try:
         async with worker.running():

@@ -348,3 +348,21 @@ def _v2_span(item: dict[str, Any]) -> dict[str, Any]:
         "parent_span_id": item["parent_span_id"],
         "data": data,
     }
+
+
+async def test_the_worker_checks_in_as_the_booty_monitor(
+    apis: FakeApis, capture: CapturingTransport
+) -> None:
+    async with booty(capture):
+        pass
+    statuses = [(item["monitor_slug"], item["status"]) for item in capture.items("check_in")]
+    assert statuses == [("booty", "in_progress"), ("booty", "ok")]
+
+
+async def test_sentry_worker_monitor_off_sends_no_check_in(
+    apis: FakeApis, capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_WORKER_MONITOR", "off")
+    async with booty(capture):
+        pass
+    assert capture.items("check_in") == []

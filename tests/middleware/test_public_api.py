@@ -22,7 +22,7 @@ def test_every_exported_name_exists() -> None:
 
 def test_booty_imports_only_public_names() -> None:
     private: list[str] = []
-    for path in sorted((ROOT / "booty").glob("*.py")):
+    for path in sorted((ROOT / "booty").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("middleware"):
                 private += [

@@ -17,7 +17,7 @@ from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
 
 from middleware import storm
-from middleware.capture import logging_integration
+from middleware.capture import logging_integration, set_local_variables
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 
@@ -67,6 +67,8 @@ def init_sentry(
         "before_send_transaction": scrubber.before_send_transaction,
         "before_breadcrumb": scrubber.before_breadcrumb,
         "transport": transport,
+        # The sdk's own events (logged errors) follow SENTRY_LOCAL_VARIABLES=none too.
+        "include_local_variables": settings.local_variables != "none",
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:
         options["profiles_sample_rate"] = settings.profiles_sample_rate
@@ -83,14 +85,20 @@ def init_sentry(
     # uvicorn logs "Exception in ASGI application" for every error the request
     # middleware already captured; building that second event costs ~1 ms.
     ignore_logger("uvicorn.error")
-    # The guard adds its own breadcrumb with counts; its log line would be a second one.
+    # The guard's counts travel on the events themselves (their storm context).
     ignore_logger(storm.logger.name)
     client = sentry_sdk.get_client()
     # The sdk keeps its logger at DEBUG and filters each record afterwards, which
     # costs every breadcrumb and transaction ~12 us per debug line, debug or not.
     debug = client.options["debug"]
     logging.getLogger("sentry_sdk.errors").setLevel(logging.DEBUG if debug else logging.WARNING)
-    storm.install_from_settings(client, limit=settings.storm_limit, window=settings.storm_window)
+    storm.install_from_settings(
+        client,
+        limit=settings.storm_limit,
+        window=settings.storm_window,
+        ceiling=settings.storm_ceiling,
+    )
+    set_local_variables(client, settings.local_variables)
     # With release=None the sdk guesses one (git rev-parse HEAD, CIRCLE_SHA1, ...).
     # Release is exactly SENTRY_RELEASE or absent, so the guess is discarded.
     client.options["release"] = settings.release

@@ -17,20 +17,24 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sentry_sdk
-from sentry_sdk._types import AnnotatedValue
-from sentry_sdk.client import BaseClient
-from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
-from sentry_sdk.serializer import serialize
 from sentry_sdk.types import Event
-from sentry_sdk.utils import (
+
+from middleware import storm
+from middleware._sdk import (
+    AnnotatedValue,
+    BaseClient,
+    EventHandler,
+    LoggingIntegration,
+    can_record,
     capture_internal_exceptions,
     event_from_exception,
     iter_stacks,
+    keep_serialized,
+    serialize_vars,
     set_in_app_in_frames,
+    set_logging_handler,
     strip_string,
 )
-
-from middleware import storm
 from middleware.context import RequestState, current_state
 
 _CONTEXT = 5  # lines before and after, as the sdk sends
@@ -150,39 +154,27 @@ def _add_local_variables(
             code = entry.tb_frame.f_code
             if frame.get("function") != code.co_name or frame.get("lineno") != entry.tb_lineno:
                 return  # not the sdk's frames in the sdk's order: add nothing wrong
-            frame["vars"] = serialize(
+            # The sdk trims them in its pass over the whole event, which _finish skips.
+            frame["vars"] = serialize_vars(
                 dict(entry.tb_frame.f_locals),
-                is_vars=True,
-                custom_repr=custom_repr,
-                # The sdk trims them in its pass over the whole event, which _finish skips.
                 max_value_length=options["max_value_length"],
+                custom_repr=custom_repr,
             )
-
-
-class _Serialized(dict[str, Any]):
-    """An event part already in its wire form, which the sdk's serializer keeps as is.
-
-    The client walks every event through its pure-Python serializer; for the
-    exception interface (a few hundred nodes of frames already built from plain
-    strings and ints, locals already serialised under the sdk's limits) that walk
-    was most of what a lean event costs, and changes nothing.
-    `__sentry_repr__` is the serializer's hook for an object's own form.
-    """
-
-    def __sentry_repr__(self) -> dict[str, Any]:
-        return dict(self)
 
 
 def _finish(event: Event, max_length: int | None) -> None:
     """Trim what the skipped pass would have trimmed, and mark the part as done."""
-    exception = event.get("exception")
+    exception: Any = event.get("exception")
     if not isinstance(exception, dict):
         return
     for value in exception.get("values") or []:
         text = value.get("value")
         if isinstance(text, str) and max_length is not None and len(text) > max_length:
             value["value"] = _plain(strip_string(text, max_length=max_length))
-    event["exception"] = _Serialized(exception)  # type: ignore[typeddict-item,arg-type]
+    # The exception interface is built from plain strings and ints, and its locals are
+    # already serialised under the sdk's limits: the client's own walk over its few
+    # hundred nodes was most of what a lean event cost, and changed nothing.
+    event["exception"] = keep_serialized(exception)  # type: ignore[typeddict-item]
 
 
 def _plain(value: Any) -> Any:
@@ -233,7 +225,7 @@ class _DeferringEventHandler(EventHandler):
     def emit(self, record: logging.LogRecord) -> Any:
         state = current_state()
         deferred = None if state is None else state.deferred_logs
-        if deferred is not None and self._can_record(record):
+        if deferred is not None and can_record(self, record):
             self.format(record)  # now: its args may change before the request ends
             deferred.append(record)
             return None
@@ -249,6 +241,5 @@ _HANDLER = _DeferringEventHandler(level=logging.ERROR)
 def logging_integration() -> LoggingIntegration:
     """The sdk's LoggingIntegration, with error events deferred inside requests and jobs."""
     integration = LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)
-    # The sdk has no hook for this; its handler is set in __init__ and used as is.
-    integration._handler = _HANDLER
+    set_logging_handler(integration, _HANDLER)
     return integration

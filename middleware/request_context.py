@@ -13,13 +13,18 @@ from typing import Any
 from urllib.parse import urlunsplit
 
 import sentry_sdk
-from sentry_sdk.integrations._wsgi_common import _filter_headers
-from sentry_sdk.tracing import Transaction, TransactionSource
-from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.types import Event, Hint
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from middleware._sdk import (
+    Transaction,
+    TransactionSource,
+    filter_headers,
+    has_tracing_enabled,
+    parent_sampled,
+    start_trace,
+)
 from middleware.capture import capture_unhandled, flush_deferred_logs
 from middleware.context import RequestState, _current, is_valid_request_id
 
@@ -77,10 +82,7 @@ class RequestContextMiddleware:
                     return
                 sentry_scope.add_event_processor(_request_data(scope, time.time()))
                 # A fork shares its parent's trace: each request gets its own, or the caller's.
-                if trace_headers:
-                    sentry_scope.generate_propagation_context(trace_headers)
-                else:
-                    sentry_scope.set_new_propagation_context()
+                start_trace(sentry_scope, trace_headers)
                 if self._sampled(scope, sentry_scope, client.options):
                     await self._call_traced(scope, receive, send, state, trace_headers)
                     return
@@ -98,7 +100,7 @@ class RequestContextMiddleware:
         """
         if not has_tracing_enabled(options) or scope["path"] in self.untraced_paths:
             return False
-        parent = sentry_scope.get_active_propagation_context().parent_sampled
+        parent = parent_sampled(sentry_scope)
         if parent is not None:
             return parent
         rate = options.get("traces_sample_rate") or 0.0
@@ -224,7 +226,7 @@ def _request_data(scope: Scope, started: float) -> Callable[[Event, Hint], Event
             "method": method,
             "url": urlunsplit((scheme, host, scope.get("root_path", "") + scope["path"], "", "")),
             "query_string": scope.get("query_string", b"").decode("latin-1"),
-            "headers": _filter_headers(headers, use_annotated_value=False),
+            "headers": filter_headers(headers),
         }
         event.setdefault("request", request)
         crumbs = event.get("breadcrumbs")

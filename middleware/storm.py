@@ -25,8 +25,12 @@ from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Literal
 
-from sentry_sdk.client import BaseClient
-from sentry_sdk.utils import capture_internal_exceptions, set_in_app_in_frames
+from middleware._sdk import (
+    BaseClient,
+    capture_internal_exceptions,
+    record_lost_event,
+    set_in_app_in_frames,
+)
 
 logger = logging.getLogger("middleware.storm")
 
@@ -271,8 +275,8 @@ def admit(client: BaseClient, exc: BaseException) -> Verdict:
     verdict = FULL
     with capture_internal_exceptions():
         verdict = guard.admit(exc)
-        if verdict.detail == "drop" and client.transport is not None:
-            client.transport.record_lost_event(DISCARD_REASON, data_category="error")
+        if verdict.detail == "drop":
+            record_lost_event(client, DISCARD_REASON, "error")
         for summary in guard.take_summaries():
             logger.warning("%s", summary)
     return verdict

@@ -25,6 +25,9 @@ logger = logging.getLogger("middleware.sentry")
 
 AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
+# Envelopes waiting for the sdk's sending thread (its default is 100).
+TRANSPORT_QUEUE_SIZE = 1000
+
 DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
 
 
@@ -67,6 +70,12 @@ def init_sentry(
         "before_send_transaction": scrubber.before_send_transaction,
         "before_breadcrumb": scrubber.before_breadcrumb,
         "transport": transport,
+        # The sdk's sending thread waits for the GIL behind a busy event loop, so a
+        # burst of errors outruns it; its default queue of 100 then drops the rest.
+        # Storm events are lean (a few KB), so a deeper queue costs little memory.
+        # keep_alive is TCP keep-alive, not connection reuse (urllib3 reuses anyway),
+        # and the HTTP/2 transport is experimental and needs h2: neither helps here.
+        "transport_queue_size": TRANSPORT_QUEUE_SIZE,
         # The sdk's own events (logged errors) follow SENTRY_LOCAL_VARIABLES=none too.
         "include_local_variables": settings.local_variables != "none",
     }

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,83 +11,16 @@ import httpx
 import pytest
 
 from tests.conftest import EnvelopeServer
+from tests.e2e.server import Booty, burst, serve
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Booty:
-    def __init__(self, process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-        self.process = process
-        self.base = base
-        self.log = log
-
-    def stop(self) -> str:
-        """SIGTERM, as systemd sends it; the server's stderr."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
-        return self.log.read_text()
+FAIL = "/internal/sentry-test"
 
 
 @pytest.fixture
-def booty(envelope_server: EnvelopeServer, tmp_path: Any) -> Iterator[Booty]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SENTRY_DSN": envelope_server.dsn,
-        "BOOTY_DB_PATH": str(tmp_path / "delivery.db"),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "booty.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-    ]
-    # A file, not a pipe: uvicorn logs a traceback per error, and a full pipe blocks it.
-    log = tmp_path / "stderr.log"
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(command, env=env, stderr=stderr)
-    server = Booty(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{server.base}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise AssertionError(f"booty did not start: {server.stop()}")
-        time.sleep(0.05)
-    try:
+def booty(envelope_server: EnvelopeServer, tmp_path: Path) -> Iterator[Booty]:
+    env = {"SENTRY_DSN": envelope_server.dsn, "BOOTY_DB_PATH": str(tmp_path / "delivery.db")}
+    with serve("booty.main:app", env, tmp_path) as server:
         yield server
-    finally:
-        server.stop()
-
-
-async def _burst(base: str, count: int, clients: int) -> list[httpx.Response]:
-    """`count` failing requests from `clients` concurrent connections, each with its own id."""
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        return await asyncio.gather(
-            *(
-                client.get(
-                    "/internal/sentry-test",
-                    # uvicorn closes a connection whose app raised, even after its 500.
-                    headers={"X-Request-ID": uuid.uuid4().hex, "Connection": "close"},
-                )
-                for _ in range(count)
-            )
-        )
 
 
 def _wait_for_bodies(server: EnvelopeServer, count: int, timeout: float) -> None:
@@ -118,7 +44,7 @@ def _check_one_event_per_request(
 def test_a_burst_of_400_concurrent_failures_gives_400_events(
     booty: Booty, envelope_server: EnvelopeServer
 ) -> None:
-    responses = asyncio.run(_burst(booty.base, 400, clients=32))
+    responses = burst(booty.base, [FAIL] * 400, clients=32)
     _wait_for_bodies(envelope_server, 400, timeout=30)
     booty.stop()
     events = _check_one_event_per_request(envelope_server, responses)
@@ -130,7 +56,7 @@ def test_a_burst_of_400_concurrent_failures_gives_400_events(
 
 
 def test_30_errors_then_sigterm_delivers_30(booty: Booty, envelope_server: EnvelopeServer) -> None:
-    responses = asyncio.run(_burst(booty.base, 30, clients=30))
+    responses = burst(booty.base, [FAIL] * 30, clients=30)
     stderr = booty.stop()  # at once: whatever is still queued goes out in the shutdown flush
     assert "Application shutdown complete" in stderr
     events = _check_one_event_per_request(envelope_server, responses)

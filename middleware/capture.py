@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sentry_sdk
-from sentry_sdk.types import Event
+from sentry_sdk.types import Event, Hint
 
 from middleware import storm
 from middleware._sdk import (
@@ -104,7 +104,10 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     context = verdict.context()
     if context is not None:
         event.setdefault("contexts", {})["storm"] = context
-    event_id = sentry_sdk.capture_event(event, hint=hint)
+    with sentry_sdk.new_scope() as scope:
+        # The last processor to run, after the sdk's modules integration.
+        scope.add_event_processor(_keep_modules)
+        event_id = scope.capture_event(event, hint=hint)
     if event_id is not None:
         return Captured(event_id)
     rate = options.get("sample_rate")
@@ -175,6 +178,14 @@ def _finish(event: Event, max_length: int | None) -> None:
     # already serialised under the sdk's limits: the client's own walk over its few
     # hundred nodes was most of what a lean event cost, and changed nothing.
     event["exception"] = keep_serialized(exception)  # type: ignore[typeddict-item]
+
+
+def _keep_modules(event: Event, hint: Hint) -> Event:
+    """The installed packages' names and versions are plain strings: no walk needed."""
+    modules = event.get("modules")
+    if isinstance(modules, dict):
+        event["modules"] = keep_serialized(modules)
+    return event
 
 
 def _plain(value: Any) -> Any:

@@ -1,9 +1,11 @@
 from importlib.metadata import version
 
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
+from middleware.crons import WorkerMonitor
 from middleware.instrument import capture_server_errors, instrument
 from middleware.jobs import JobScope, job_scope, span, trace_headers
 from middleware.lifespan import SentryLifespan, init_sentry
+from middleware.logfields import add_request_ids
 from middleware.request_context import RequestContextMiddleware
 from middleware.settings import (
     ConfigError,
@@ -28,7 +30,9 @@ __all__ = [
     "SentryConfig",
     "SentryLifespan",
     "SentrySettings",
+    "WorkerMonitor",
     "__version__",
+    "add_request_ids",
     "capture_server_errors",
     "get_request_id",
     "init_sentry",

@@ -19,6 +19,7 @@ from sentry_sdk.transport import Transport
 from middleware import storm
 from middleware._sdk import BaseClient
 from middleware.capture import logging_integration, set_local_variables
+from middleware.logs import log_options
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 
@@ -79,6 +80,7 @@ def init_sentry(
         "transport_queue_size": TRANSPORT_QUEUE_SIZE,
         # The sdk's own events (logged errors) follow SENTRY_LOCAL_VARIABLES=none too.
         "include_local_variables": settings.local_variables != "none",
+        **log_options(enabled=settings.enable_logs, scrubber=scrubber, release=settings.release),
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:
         options["profiles_sample_rate"] = settings.profiles_sample_rate

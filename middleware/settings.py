@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -68,6 +69,10 @@ class SentrySettings(BaseSettings):
     # Whose frames keep their local variables: framework frames' locals cost most of
     # an event and hold the raw ASGI scope (client IP, headers), which nobody reads.
     local_variables: Literal["in_app", "all", "none"] = "in_app"
+    # Beyond errors (middleware/crons.py, middleware/logs.py): the worker's cron
+    # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
+    worker_monitor: str | None = None
+    enable_logs: bool = False
 
     @field_validator("dsn")
     @classmethod
@@ -117,9 +122,27 @@ class SentrySettings(BaseSettings):
             return text
         raise ValueError("must be true/false or an http(s) URL of the Spotlight sidecar")
 
+    @field_validator("worker_monitor")
+    @classmethod
+    def _check_worker_monitor(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if value != "off" and not is_monitor_slug(value):
+            raise ValueError("must be 'off' or a monitor slug: 1 to 50 of a-z, 0-9, '-' and '_'")
+        return value
+
     @property
     def dsn_value(self) -> str | None:
         return None if self.dsn is None else self.dsn.get_secret_value()
+
+
+_MONITOR_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
+
+
+def is_monitor_slug(value: str) -> bool:
+    """Sentry keeps a monitor slug only as 1-50 lowercase letters, digits, '-', '_'."""
+    return _MONITOR_SLUG.fullmatch(value) is not None
 
 
 def parse_dsn(value: str) -> Dsn:

@@ -149,3 +149,22 @@ def test_an_invalid_local_variables_value_falls_back_to_in_app(
     config = load_sentry_config()
     assert [p.variable for p in config.problems] == ["SENTRY_LOCAL_VARIABLES"]
     assert config.settings.local_variables == "in_app"
+
+
+def _login(password: str) -> None:
+    api_key = "k" * 10
+    raise ValueError(f"login failed ({len(password) + len(api_key)})")
+
+
+def test_secret_named_locals_of_in_app_frames_are_scrubbed(capture: CapturingTransport) -> None:
+    # The exception interface skips the client's serializer: the scrubber's
+    # replacements in it must still reach Sentry as plain values.
+    init_sentry(load_sentry_config(), transport=capture)
+    try:
+        _login("hunter" + "2" * 8)  # built at run time: the source context shows this line
+    except ValueError as exc:
+        assert capture_unhandled(exc, "test") is not None
+    (event,) = capture.events
+    frame = event["exception"]["values"][0]["stacktrace"]["frames"][-1]
+    assert frame["vars"] == {"password": "[Filtered]", "api_key": "[Filtered]"}
+    assert b"hunter22222222" not in capture.serialized()

@@ -29,7 +29,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 INPROCESS_CPU = 0
 
 OK_VARIANTS = ["bare", "stock", "correlation-id", "booty-off", "booty", "booty-t0.1", "booty-t1.0"]
-FAIL_VARIANTS = ["bare", "stock", "booty-off", "booty", "booty-noguard"]
+FAIL_VARIANTS = ["bare", "stock", "booty-off", "booty", "booty-noguard", "booty-lean"]
 CONFIGS = [(v, "/ok") for v in OK_VARIANTS] + [(v, "/fail") for v in FAIL_VARIANTS]
 
 
@@ -141,7 +141,7 @@ def inprocess_sections(runs: Runs) -> list[Section]:
     ok = Section("in process, GET /ok", "us/request", "bare FastAPI")
     base = relative(runs, "bare", "/ok")
     for v in OK_VARIANTS:
-        target = at_most(1.3) if v == "booty" else None
+        target = at_most(1.4) if v == "booty" else None
         values = col(runs, v, "/ok", "us")
         ok.add(VARIANTS[v].label, values, [], target, ratios_of=(relative(runs, v, "/ok"), base))
 
@@ -160,9 +160,10 @@ def inprocess_sections(runs: Runs) -> list[Section]:
     bare = col(runs, "bare", "/fail", "p50")
     stock = [s - b for s, b in zip(col(runs, "stock", "/fail", "p50"), bare, strict=True)]
     cost.add("stock sdk, median", stock, stock)
-    for variant, name in [
-        ("booty-noguard", "every error built"),
-        ("booty", "suppressed by the storm guard"),
+    for variant, name, limit in [
+        ("booty-noguard", "full detail (storm guard off)", 0.1),
+        ("booty-lean", "lean (past the storm limit)", 0.03),
+        ("booty", "defaults (10 full, then lean)", None),
     ]:
         # Sentry off, at the speed the variant's process ran (its reference's).
         off = [
@@ -176,7 +177,8 @@ def inprocess_sections(runs: Runs) -> list[Section]:
         ]
         for key, stat in [("p50", "median"), ("p99", "p99")]:
             added = [x - o for x, o in zip(col(runs, variant, "/fail", key), off, strict=True)]
-            cost.add(f"Booty, {name}, {stat}", added, stock)
+            target = at_most(limit) if limit is not None and stat == "median" else None
+            cost.add(f"Booty, {name}, {stat}", added, stock, target)
     return [ok, fail, cost]
 
 
@@ -198,7 +200,12 @@ def wire_sections(runs: Runs) -> list[Section]:
             col(runs, "bare", "/ok", "cpu"),
             at_most(round(1 / 0.85, 2)) if booty else None,
         )
-        ok_p99.add(VARIANTS[v].label, col(runs, v, "/ok", "p99"), col(runs, "bare", "/ok", "p99"))
+        ok_p99.add(
+            VARIANTS[v].label,
+            col(runs, v, "/ok", "p99"),
+            col(runs, "bare", "/ok", "p99"),
+            at_most(1.5) if booty else None,
+        )
 
     traced = Section("uvicorn, GET /ok, tracing", "req/s", "Booty, errors only")
     traced_cpu = Section(
@@ -218,11 +225,13 @@ def wire_sections(runs: Runs) -> list[Section]:
     )
     for v in FAIL_VARIANTS:
         booty = v == "booty"
+        # Every event is delivered: the sink transport encodes each one, on the loop.
+        floor = {"booty": 0.8, "booty-noguard": 0.5}.get(v)
         fail.add(
             VARIANTS[v].label,
             col(runs, v, "/fail", "rps"),
             col(runs, "booty-off", "/fail", "rps"),
-            at_least(0.8) if booty else None,
+            at_least(floor) if floor is not None else None,
         )
         fail_cpu.add(
             VARIANTS[v].label,

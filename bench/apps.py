@@ -122,9 +122,15 @@ VARIANTS = {
         ),
         Variant(
             "booty-noguard",
-            "Booty's stack, enabled, storm guard off",
+            "Booty's stack, enabled, storm guard off (every event full)",
             booty,
             {**_ENABLED, "SENTRY_STORM_LIMIT": "0"},
+        ),
+        Variant(
+            "booty-lean",
+            "Booty's stack, enabled, every event past the first lean",
+            booty,
+            {**_ENABLED, "SENTRY_STORM_LIMIT": "1", "SENTRY_STORM_CEILING": "0"},
         ),
     ]
 }

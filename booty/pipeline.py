@@ -45,7 +45,7 @@ async def run_pipeline(job: Job, scope: JobScope, github: GitHub, llm: LLM) -> N
     except Exception as exc:
         # The event id goes into the failure comment, so the event is sent first.
         event_id = scope.capture(exc)
-        await _report_failure(job, github, repository, number, event_id)
+        await _report_failure(job, github, repository, number, event_id, scope.not_sent)
         raise
 
 
@@ -64,8 +64,14 @@ def _prompt(issue: dict[str, Any]) -> str:
     return f"# {title}\n\n{body or '(no description)'}"
 
 
-def failure_comment(job_id: str, event_id: str | None) -> str:
-    reference = f"Sentry event `{event_id}`" if event_id else "no Sentry event (Sentry is off)"
+def failure_comment(job_id: str, event_id: str | None, not_sent: str | None = None) -> str:
+    """The comment for a failed job: its event id, or why no event was sent."""
+    if event_id:
+        reference = f"Sentry event `{event_id}`"
+    elif not_sent:
+        reference = f"no Sentry event: {not_sent}"
+    else:
+        reference = "no Sentry event was sent"
     return (
         f"Booty could not plan a fix for this issue: job `{job_id}` failed ({reference})."
         " The maintainers have been told."
@@ -73,10 +79,15 @@ def failure_comment(job_id: str, event_id: str | None) -> str:
 
 
 async def _report_failure(
-    job: Job, github: GitHub, repository: str, number: int, event_id: str | None
+    job: Job,
+    github: GitHub,
+    repository: str,
+    number: int,
+    event_id: str | None,
+    not_sent: str | None = None,
 ) -> None:
     try:
-        body = f"{failure_comment(job.id, event_id)}\n\n{marker(job.id)}"
+        body = f"{failure_comment(job.id, event_id, not_sent)}\n\n{marker(job.id)}"
         await github.post_comment(repository, number, body)
     except Exception as exc:
         # The job's one event is already sent: this is a breadcrumb and a log line.

@@ -19,6 +19,7 @@ from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient
 from sentry_sdk.integrations._wsgi_common import _filter_headers
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
+from sentry_sdk.serializer import serialize
 from sentry_sdk.tracing import Span, Transaction, TransactionSource
 from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.utils import (
@@ -26,6 +27,7 @@ from sentry_sdk.utils import (
     Dsn,
     capture_internal_exceptions,
     event_from_exception,
+    iter_stacks,
     safe_repr,
     set_in_app_in_frames,
     strip_string,
@@ -46,9 +48,12 @@ __all__ = [
     "event_from_exception",
     "filter_headers",
     "has_tracing_enabled",
+    "iter_stacks",
+    "keep_serialized",
     "parent_sampled",
     "record_lost_event",
     "safe_repr",
+    "serialize_vars",
     "set_in_app_in_frames",
     "set_logging_handler",
     "start_trace",
@@ -93,3 +98,30 @@ def parent_sampled(scope: sentry_sdk.Scope) -> bool | None:
     """The incoming trace's sampling decision, if the caller sent one."""
     sampled: bool | None = scope.get_active_propagation_context().parent_sampled
     return sampled
+
+
+def serialize_vars(
+    local_variables: dict[str, Any],
+    *,
+    max_value_length: int | None,
+    custom_repr: Any = None,
+) -> Any:
+    """A frame's locals as the sdk sends them: its depth, breadth and length limits, safe_repr."""
+    return serialize(
+        local_variables,
+        is_vars=True,
+        custom_repr=custom_repr,
+        max_value_length=max_value_length,
+    )
+
+
+class _Serialized(dict[str, Any]):
+    # `__sentry_repr__` is the serializer's hook for an object's own form: the
+    # client's walk over the event returns it as is instead of visiting each node.
+    def __sentry_repr__(self) -> dict[str, Any]:
+        return dict(self)
+
+
+def keep_serialized(part: Mapping[str, Any]) -> dict[str, Any]:
+    """An event part already in its wire form, which the client's serializer keeps as is."""
+    return _Serialized(part)

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import linecache
 import logging
-from typing import Any
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import sentry_sdk
-from sentry_sdk.types import Event
+from sentry_sdk.types import Event, Hint
 
 from middleware import storm
 from middleware._sdk import (
+    AnnotatedValue,
+    BaseClient,
     EventHandler,
     LoggingIntegration,
     can_record,
     capture_internal_exceptions,
     event_from_exception,
+    iter_stacks,
+    keep_serialized,
+    serialize_vars,
+    set_in_app_in_frames,
     set_logging_handler,
     strip_string,
 )
@@ -30,23 +39,157 @@ from middleware.context import RequestState, current_state
 
 _CONTEXT = 5  # lines before and after, as the sdk sends
 
+LocalVariables = Literal["in_app", "all", "none"]
+
+# Why no event was sent, in words fit for a GitHub comment.
+NOT_SENT_OFF = "Sentry is off"
+NOT_SENT_STORM = "the error-storm ceiling was reached, so it was counted but not sent"
+NOT_SENT_SAMPLE_RATE_ZERO = "SENTRY_SAMPLE_RATE is 0"
+NOT_SENT_SAMPLED_OUT = "it was sampled out by SENTRY_SAMPLE_RATE"
+NOT_SENT_FILTERED = "the sdk dropped it (a filter, or its transport queue)"
+
+
+@dataclass(frozen=True)
+class Captured:
+    """The event id sent for an error, or in plain words why none was."""
+
+    event_id: str | None
+    not_sent: str | None = None
+
+
+_local_variables: weakref.WeakKeyDictionary[BaseClient, LocalVariables] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def set_local_variables(client: BaseClient, mode: LocalVariables) -> None:
+    """Whose frames send their locals in `client`'s unhandled-error events."""
+    _local_variables[client] = mode
+
 
 def capture_unhandled(exc: BaseException, mechanism: str) -> str | None:
     """Capture `exc` once as unhandled; return the event id (None when not sent)."""
+    return capture_failure(exc, mechanism).event_id
+
+
+def capture_failure(exc: BaseException, mechanism: str) -> Captured:
+    """Capture `exc` once as unhandled: its event id, or why nothing was sent."""
     client = sentry_sdk.get_client()
-    if not client.is_active() or not storm.admit(client, exc):
-        return None
+    if not client.is_active():
+        return Captured(None, NOT_SENT_OFF)
+    verdict = storm.admit(client, exc)
+    if verdict.detail == "drop":
+        return Captured(None, NOT_SENT_STORM)
     options = client.options
-    with_source = options["include_source_context"]
+    # Locals and source context are added below, for the frames that need them.
     event, hint = event_from_exception(
         exc,
-        client_options={**options, "include_source_context": False},
+        client_options={
+            **options,
+            "include_source_context": False,
+            "include_local_variables": False,
+        },
         mechanism={"type": mechanism, "handled": False},
     )
-    if with_source:
+    if verdict.detail == "full":
         with capture_internal_exceptions():
-            _add_source_context(event, options["max_value_length"])
-    return sentry_sdk.capture_event(event, hint=hint)
+            mode = _local_variables.get(client, "in_app")
+            if mode != "none" and options["include_local_variables"]:
+                _add_local_variables(event, exc, options, in_app_only=mode == "in_app")
+        if options["include_source_context"]:
+            with capture_internal_exceptions():
+                _add_source_context(event, options["max_value_length"])
+    with capture_internal_exceptions():
+        _finish(event, options["max_value_length"])
+    context = verdict.context()
+    if context is not None:
+        event.setdefault("contexts", {})["storm"] = context
+    with sentry_sdk.new_scope() as scope:
+        # The last processor to run, after the sdk's modules integration.
+        scope.add_event_processor(_keep_modules)
+        event_id = scope.capture_event(event, hint=hint)
+    if event_id is not None:
+        return Captured(event_id)
+    rate = options.get("sample_rate")
+    if rate == 0:
+        return Captured(None, NOT_SENT_SAMPLE_RATE_ZERO)
+    if rate is not None and rate < 1:
+        return Captured(None, NOT_SENT_SAMPLED_OUT)
+    return Captured(None, NOT_SENT_FILTERED)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions the sdk reports for `exc`, in its order (walk_exception_chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ if current.__suppress_context__ else current.__context__
+
+
+def _add_local_variables(
+    event: Event, exc: BaseException, options: dict[str, Any], *, in_app_only: bool
+) -> None:
+    """Each chosen frame's locals, through the sdk's own serializer and limits.
+
+    The sdk serialises the locals of every frame; those of Starlette's and
+    FastAPI's ~15 frames (ASGI scopes, apps, send/receive) were most of an event's
+    cost, and no one reads them.
+    """
+    values = (event.get("exception") or {}).get("values") or []
+    chain = list(_chain(exc))
+    if len(values) != len(chain):
+        return  # an exception group: the sdk walks it another way
+    custom_repr = options.get("custom_repr")
+    for value, error in zip(reversed(values), chain, strict=True):
+        frames = (value.get("stacktrace") or {}).get("frames") or []
+        if in_app_only:
+            set_in_app_in_frames(
+                frames,
+                options.get("in_app_exclude") or [],
+                options.get("in_app_include") or [],
+                options.get("project_root"),
+            )
+        for frame, entry in zip(frames, iter_stacks(error.__traceback__), strict=False):
+            if in_app_only and frame.get("in_app") is not True:
+                continue
+            code = entry.tb_frame.f_code
+            if frame.get("function") != code.co_name or frame.get("lineno") != entry.tb_lineno:
+                return  # not the sdk's frames in the sdk's order: add nothing wrong
+            # The sdk trims them in its pass over the whole event, which _finish skips.
+            frame["vars"] = serialize_vars(
+                dict(entry.tb_frame.f_locals),
+                max_value_length=options["max_value_length"],
+                custom_repr=custom_repr,
+            )
+
+
+def _finish(event: Event, max_length: int | None) -> None:
+    """Trim what the skipped pass would have trimmed, and mark the part as done."""
+    exception: Any = event.get("exception")
+    if not isinstance(exception, dict):
+        return
+    for value in exception.get("values") or []:
+        text = value.get("value")
+        if isinstance(text, str) and max_length is not None and len(text) > max_length:
+            value["value"] = _plain(strip_string(text, max_length=max_length))
+    # The exception interface is built from plain strings and ints, and its locals are
+    # already serialised under the sdk's limits: the client's own walk over its few
+    # hundred nodes was most of what a lean event cost, and changed nothing.
+    event["exception"] = keep_serialized(exception)  # type: ignore[typeddict-item]
+
+
+def _keep_modules(event: Event, hint: Hint) -> Event:
+    """The installed packages' names and versions are plain strings: no walk needed."""
+    modules = event.get("modules")
+    if isinstance(modules, dict):
+        event["modules"] = keep_serialized(modules)
+    return event
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, AnnotatedValue) else value
 
 
 def _add_source_context(event: Event, max_length: int | None) -> None:

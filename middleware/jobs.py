@@ -18,7 +18,7 @@ import sentry_sdk
 from sentry_sdk.types import Event, Hint
 
 from middleware._sdk import Span, has_tracing_enabled, start_trace
-from middleware.capture import capture_unhandled, flush_deferred_logs
+from middleware.capture import capture_failure, flush_deferred_logs
 from middleware.context import RequestState, _current
 
 logger = logging.getLogger("middleware.jobs")
@@ -34,6 +34,9 @@ class JobScope:
     mechanism: str = MECHANISM
     error: BaseException | None = None
     event_id: str | None = None
+    # When the failure sent no event: why, in plain words (Sentry off, the storm
+    # ceiling, the sample rate), for messages that would otherwise name the event.
+    not_sent: str | None = None
     _captured: bool = field(default=False, repr=False)
 
     def capture(self, exc: BaseException) -> str | None:
@@ -50,7 +53,8 @@ class JobScope:
             return self.event_id
         self._captured = True
         self.error = exc
-        self.event_id = capture_unhandled(exc, self.mechanism)
+        captured = capture_failure(exc, self.mechanism)
+        self.event_id, self.not_sent = captured.event_id, captured.not_sent
         return self.event_id
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from sentry_sdk.transport import Transport
 from middleware import log_scrubbing, storm
 from middleware._sdk import BaseClient
 from middleware._secrets import TextScrubber
-from middleware.capture import logging_integration
+from middleware.capture import logging_integration, set_local_variables
 from middleware.logs import log_options
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
@@ -26,6 +27,9 @@ from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 logger = logging.getLogger("middleware.sentry")
 
 AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+
+# Envelopes waiting for the sdk's sending thread (its default is 100).
+TRANSPORT_QUEUE_SIZE = 1000
 
 DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
 
@@ -69,6 +73,14 @@ def init_sentry(
         "before_send_transaction": scrubber.before_send_transaction,
         "before_breadcrumb": scrubber.before_breadcrumb,
         "transport": transport,
+        # The sdk's sending thread waits for the GIL behind a busy event loop, so a
+        # burst of errors outruns it; its default queue of 100 then drops the rest.
+        # Storm events are lean (a few KB), so a deeper queue costs little memory.
+        # keep_alive is TCP keep-alive, not connection reuse (urllib3 reuses anyway),
+        # and the HTTP/2 transport is experimental and needs h2: neither helps here.
+        "transport_queue_size": TRANSPORT_QUEUE_SIZE,
+        # The sdk's own events (logged errors) follow SENTRY_LOCAL_VARIABLES=none too.
+        "include_local_variables": settings.local_variables != "none",
         **log_options(enabled=settings.enable_logs, scrubber=scrubber, release=settings.release),
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:
@@ -86,14 +98,20 @@ def init_sentry(
     # uvicorn logs "Exception in ASGI application" for every error the request
     # middleware already captured; building that second event costs ~1 ms.
     ignore_logger("uvicorn.error")
-    # The guard adds its own breadcrumb with counts; its log line would be a second one.
+    # The guard's counts travel on the events themselves (their storm context).
     ignore_logger(storm.logger.name)
     client = sentry_sdk.get_client()
     # The sdk keeps its logger at DEBUG and filters each record afterwards, which
     # costs every breadcrumb and transaction ~12 us per debug line, debug or not.
     debug = client.options["debug"]
     logging.getLogger("sentry_sdk.errors").setLevel(logging.DEBUG if debug else logging.WARNING)
-    storm.install_from_settings(client, limit=settings.storm_limit, window=settings.storm_window)
+    storm.install_from_settings(
+        client,
+        limit=settings.storm_limit,
+        window=settings.storm_window,
+        ceiling=settings.storm_ceiling,
+    )
+    set_local_variables(client, settings.local_variables)
     # With release=None the sdk guesses one (git rev-parse HEAD, CIRCLE_SHA1, ...).
     # Release is exactly SENTRY_RELEASE or absent, so the guess is discarded.
     client.options["release"] = settings.release
@@ -144,6 +162,26 @@ def _log_config(config: SentryConfig) -> None:
         logger.info(DISABLED_MESSAGE, config.settings.environment)
 
 
+@contextmanager
+def _frozen_startup_heap() -> Iterator[None]:
+    """Keep the startup heap out of the garbage collector's full collections.
+
+    Each request's objects (two forked sdk scopes, the server's protocol
+    objects) are alive when a young collection runs and get promoted; every
+    few thousand requests that triggers a full collection, which walks every
+    object the imports and startup made (sentry-sdk, FastAPI, pydantic): tens
+    of milliseconds on the event loop, the service's tail latency. The heap
+    that exists once startup is done lives as long as the process, so it is
+    frozen, as long-lived servers do (gc.freeze); shutdown thaws it.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 class SentryLifespan:
     """Wrap an app's lifespan: Sentry starts first and flushes last.
 
@@ -185,10 +223,12 @@ class SentryLifespan:
             # never leak into the requests that fork from the process scope.
             with sentry_sdk.isolation_scope():
                 if self.app_lifespan is None:
-                    yield None
+                    with _frozen_startup_heap():
+                        yield None
                 else:
                     async with self.app_lifespan(app) as state:
-                        yield state
+                        with _frozen_startup_heap():
+                            yield state
         finally:
             if enabled:
                 await _release(config.settings.shutdown_timeout)

@@ -65,6 +65,11 @@ class SentrySettings(BaseSettings):
     storm_limit: Annotated[int, Field(ge=0)] = 10
     # Longer than a day would suppress a repeating error for good.
     storm_window: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] = 60.0
+    # Lean events per fingerprint per window past the limit before one is dropped; 0 = never.
+    storm_ceiling: Annotated[int, Field(ge=0)] = 1000
+    # Whose frames keep their local variables: framework frames' locals cost most of
+    # an event and hold the raw ASGI scope (client IP, headers), which nobody reads.
+    local_variables: Literal["in_app", "all", "none"] = "in_app"
     # Beyond errors (middleware/crons.py, middleware/logs.py): the worker's cron
     # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
     worker_monitor: str | None = None

@@ -1,14 +1,16 @@
 """The error-storm guard: bound what one repeating error costs.
 
-Building an event (frames, local variables, source context, serialisation,
-scrubbing) takes milliseconds of event-loop time. When a dependency dies and
-every request fails, the first few events of that error are all anyone reads,
-and the sdk's transport queue overflows anyway, dropping events at random. So
-past `limit` events of one fingerprint (exception type plus innermost in-app
-frame) inside a window, the event is not built at all: it is counted as lost
-in the sdk's client reports (reason "backpressure"). A warning is logged when a
-storm starts; when its window has passed, one summary with the count is logged
-and put as a breadcrumb on the next event sent (the same error's or another's).
+Building an event at full detail (local variables, source context) costs
+milliseconds of event-loop time. When a dependency dies and every request
+fails, the first few events of that error are all anyone reads, but every
+occurrence should still be counted where people look: in Sentry. So past
+`limit` events of one fingerprint (exception type plus innermost in-app frame)
+inside a window, events are sent lean (no local variables, no source context),
+with a `storm` context giving the label and the count in the window. Only past
+`ceiling` lean events in one window is an event dropped: it is counted as lost
+in the sdk's client reports (reason "backpressure"), and the next event sent
+for that fingerprint carries `storm.dropped`, because some Sentry-compatible
+servers ignore client reports.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import CodeType, FrameType
-
-import sentry_sdk
+from typing import Literal
 
 from middleware._sdk import (
     BaseClient,
@@ -35,21 +36,47 @@ logger = logging.getLogger("middleware.storm")
 
 # Sentry's discard reason for telemetry dropped because the process is overloaded.
 DISCARD_REASON = "backpressure"
-BREADCRUMB_CATEGORY = "sentry.storm"
 
 Fingerprint = tuple[type[BaseException], CodeType | None, int]
+
+
+Detail = Literal["full", "lean", "drop"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How much of an event to build, and what the guard knows of its fingerprint."""
+
+    detail: Detail
+    label: str = ""
+    # Events of this fingerprint in the window, this one included (0: untracked).
+    count: int = 0
+    # Events of this fingerprint dropped since the last one sent (on sent events only).
+    dropped: int = 0
+
+    def context(self) -> dict[str, object] | None:
+        """The event's `storm` context, or None for an event outside any storm."""
+        if self.detail == "full" and not self.dropped:
+            return None
+        context: dict[str, object] = {"label": self.label, "count": self.count}
+        if self.dropped:
+            context["dropped"] = self.dropped
+        return context
+
+
+FULL = Verdict("full")
 
 
 @dataclass(frozen=True)
 class Summary:
     label: str
-    suppressed: int
+    dropped: int
     window: float
 
     def __str__(self) -> str:
         return (
-            f"error storm over: {self.suppressed} more events of {self.label} "
-            f"were counted but not sent (window {self.window:g} s)"
+            f"error storm over: {self.dropped} events of {self.label} were dropped "
+            f"past the ceiling (window {self.window:g} s)"
         )
 
 
@@ -58,27 +85,30 @@ class _Window:
     label: str
     opened: float
     count: int = 0
-    suppressed: int = 0
+    dropped: int = 0
 
 
 class StormGuard:
-    """Admit at most `limit` errors per fingerprint per `window` seconds."""
+    """Full events up to `limit` per fingerprint per `window` seconds, then lean
+    ones up to `ceiling` more (0: no ceiling), then none."""
 
     def __init__(
         self,
         *,
         limit: int,
         window: float,
+        ceiling: int = 1000,
         in_app_include: Sequence[str] = (),
         in_app_exclude: Sequence[str] = (),
         project_root: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_fingerprints: int = 1024,
     ) -> None:
-        if limit < 1 or window <= 0 or max_fingerprints < 1:
-            raise ValueError("limit and max_fingerprints must be >= 1, window > 0")
+        if limit < 1 or ceiling < 0 or window <= 0 or max_fingerprints < 1:
+            raise ValueError("limit and max_fingerprints must be >= 1, ceiling >= 0, window > 0")
         self.limit = limit
         self.window = window
+        self.ceiling = ceiling
         self.clock = clock
         self.max_fingerprints = max_fingerprints
         self._include = list(in_app_include)
@@ -87,12 +117,15 @@ class StormGuard:
         self._project_root = os.getcwd() if project_root is None else project_root
         self._in_app: dict[CodeType, bool] = {}
         self._windows: dict[Fingerprint, _Window] = {}
+        # Drops not yet reported on an event; they outlive their window, since the
+        # next event of a fingerprint past its ceiling is usually in the next one.
+        self._dropped: dict[Fingerprint, int] = {}
         self._ended: list[Summary] = []
         self._swept = clock()
         self._lock = threading.Lock()
 
-    def admit(self, exc: BaseException) -> bool:
-        """True when an event for `exc` should be built and sent."""
+    def admit(self, exc: BaseException) -> Verdict:
+        """How much of an event to build for `exc`."""
         key, frame = self.fingerprint(exc)
         with self._lock:
             now = self.clock()
@@ -104,22 +137,38 @@ class StormGuard:
                 if now - self._swept >= self.window or len(self._windows) >= self.max_fingerprints:
                     self._sweep(now)
                 if len(self._windows) >= self.max_fingerprints:
-                    # Too many distinct errors to track: never suppress one untracked.
-                    return True
+                    # Too many distinct errors to track: never trim or drop one untracked.
+                    return FULL
                 current = self._windows[key] = _Window(_label(key, frame), now)
             current.count += 1
-            if current.count <= self.limit:
-                return True
-            current.suppressed += 1
-            if current.suppressed == 1:
+            lean = current.count - self.limit
+            if lean > 0 and self.ceiling and lean > self.ceiling:
+                return self._drop(key, current)
+            if lean == 1:
                 logger.warning(
                     "error storm: more than %d events of %s in %g s; "
-                    "further ones are counted, not sent, until the window ends",
+                    "further ones are sent without local variables or source context",
                     self.limit,
                     current.label,
                     self.window,
                 )
-            return False
+            dropped = self._dropped.pop(key, 0)
+            detail: Detail = "lean" if lean > 0 else "full"
+            return Verdict(detail, current.label, current.count, dropped)
+
+    def _drop(self, key: Fingerprint, current: _Window) -> Verdict:
+        current.dropped += 1
+        if key in self._dropped or len(self._dropped) < self.max_fingerprints:
+            self._dropped[key] = self._dropped.get(key, 0) + 1
+        if current.dropped == 1:
+            logger.warning(
+                "error storm: more than %d lean events of %s in %g s; "
+                "further ones are dropped until the window ends",
+                self.ceiling,
+                current.label,
+                self.window,
+            )
+        return Verdict("drop", current.label, current.count)
 
     def take_summaries(self) -> list[Summary]:
         """The storms that ended since the last call (each reported once)."""
@@ -166,8 +215,8 @@ class StormGuard:
 
     def _close(self, key: Fingerprint, old: _Window) -> None:
         del self._windows[key]
-        if old.suppressed:
-            self._ended.append(Summary(old.label, old.suppressed, self.window))
+        if old.dropped:
+            self._ended.append(Summary(old.label, old.dropped, self.window))
 
 
 def _abs(code: CodeType) -> str | None:
@@ -197,8 +246,10 @@ def guard_for(client: BaseClient) -> StormGuard | None:
     return _guards.get(client)
 
 
-def install_from_settings(client: BaseClient, *, limit: int, window: float) -> None:
-    """Install a guard built from SENTRY_STORM_LIMIT/WINDOW; limit 0 disables it."""
+def install_from_settings(
+    client: BaseClient, *, limit: int, window: float, ceiling: int = 1000
+) -> None:
+    """Install a guard built from SENTRY_STORM_*; limit 0 disables it."""
     if limit == 0:
         install(client, None)
         return
@@ -208,6 +259,7 @@ def install_from_settings(client: BaseClient, *, limit: int, window: float) -> N
         StormGuard(
             limit=limit,
             window=window,
+            ceiling=ceiling,
             in_app_include=options.get("in_app_include") or (),
             in_app_exclude=options.get("in_app_exclude") or (),
             project_root=options.get("project_root"),
@@ -215,22 +267,16 @@ def install_from_settings(client: BaseClient, *, limit: int, window: float) -> N
     )
 
 
-def admit(client: BaseClient, exc: BaseException) -> bool:
-    """Whether to build an event for `exc`; a suppressed one is recorded as lost."""
+def admit(client: BaseClient, exc: BaseException) -> Verdict:
+    """How much of an event to build for `exc`; a dropped one is recorded as lost."""
     guard = _guards.get(client)
     if guard is None:
-        return True
+        return FULL
+    verdict = FULL
     with capture_internal_exceptions():
-        if not guard.admit(exc):
+        verdict = guard.admit(exc)
+        if verdict.detail == "drop":
             record_lost_event(client, DISCARD_REASON, "error")
-            return False
         for summary in guard.take_summaries():
             logger.warning("%s", summary)
-            # On the event about to be sent, so the storm is visible in Sentry too.
-            sentry_sdk.add_breadcrumb(
-                category=BREADCRUMB_CATEGORY,
-                level="warning",
-                message=str(summary),
-                data={"suppressed": summary.suppressed, "window": summary.window},
-            )
-    return True
+    return verdict

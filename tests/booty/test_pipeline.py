@@ -154,3 +154,54 @@ async def test_breadcrumbs_tell_the_story_without_prompt_or_answer(
     serialized = capture.serialized()
     assert ISSUE_BODY.encode() not in serialized
     assert PLAN.encode() not in serialized
+
+
+async def _fail_jobs(client: httpx.AsyncClient, count: int) -> list[dict[str, Any]]:
+    jobs = []
+    for n in range(count):
+        response = await post_event(client, "issues", issue_event(), delivery=f"outage-{n}")
+        jobs.append(await wait_done(client, response.json()["job_id"]))
+    return jobs
+
+
+async def test_twelve_jobs_failing_alike_give_twelve_events_and_comments_naming_them(
+    apis: FakeApis, capture: CapturingTransport
+) -> None:
+    apis.chat.side_effect = [_http_error(503)] * 12
+    async with booty(capture) as client:
+        jobs = await _fail_jobs(client, 12)
+    received = {e["event_id"] for e in capture.events}
+    assert len(received) == 12
+    assert {job["event_id"] for job in jobs} == received
+    bodies = comment_bodies(apis.comment)
+    assert len(bodies) == 12
+    for job, body in zip(jobs, bodies, strict=True):
+        assert f"Sentry event `{job['event_id']}`" in body
+
+
+async def test_past_the_storm_ceiling_the_comment_says_so(
+    apis: FakeApis, capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_STORM_LIMIT", "1")
+    monkeypatch.setenv("SENTRY_STORM_CEILING", "1")
+    apis.chat.side_effect = [_http_error(503)] * 3
+    async with booty(capture) as client:
+        jobs = await _fail_jobs(client, 3)
+    assert [job["event_id"] is not None for job in jobs] == [True, True, False]
+    assert len(capture.events) == 2
+    last = comment_bodies(apis.comment)[-1]
+    assert "no Sentry event: the error-storm ceiling was reached" in last
+    assert "off" not in last
+
+
+async def test_with_sample_rate_zero_the_comment_says_so_not_off(
+    apis: FakeApis, capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_SAMPLE_RATE", "0")
+    apis.chat.side_effect = [_http_error(500)]
+    async with booty(capture) as client:
+        (job,) = await _fail_jobs(client, 1)
+    assert job["event_id"] is None and capture.events == []
+    (body,) = comment_bodies(apis.comment)
+    assert "no Sentry event: SENTRY_SAMPLE_RATE is 0" in body
+    assert "off" not in body

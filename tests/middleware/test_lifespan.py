@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import logging
 import subprocess
 from collections.abc import AsyncIterator
@@ -254,3 +255,21 @@ async def test_app_state_from_the_apps_lifespan_reaches_requests(
     app.router.routes.append(Route("/answer", answer))
     async with running(app) as client:
         assert (await client.get("/answer")).json() == {"answer": "42"}
+
+
+async def test_the_startup_heap_is_frozen_while_serving_and_thawed_at_shutdown(
+    capture: CapturingTransport,
+) -> None:
+    @asynccontextmanager
+    async def startup(app: Starlette) -> AsyncIterator[None]:
+        yield
+
+    app = Starlette(lifespan=SentryLifespan(startup, transport=capture))
+    assert gc.get_freeze_count() == 0
+    async with LifespanManager(app):
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the imports and the startup, not one object
+        # A full collection no longer walks them.
+        gc.collect()
+        assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() == 0

@@ -147,3 +147,38 @@ def test_transaction_and_span_types() -> None:
     transaction = _sdk.Transaction(name="t", source=_sdk.TransactionSource.ROUTE)
     assert transaction.source == "route"
     assert issubclass(_sdk.Transaction, _sdk.Span)
+
+
+def test_serialize_vars_applies_the_sdks_limits_and_repr() -> None:
+    deep: dict[str, object] = {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}
+    out = _sdk.serialize_vars(
+        {"text": "x" * 50, "n": 1, "wide": list(range(20)), "deep": deep},
+        max_value_length=20,
+    )
+    assert out["n"] == "1"
+    assert out["text"] == "'" + "x" * 16 + "..."
+    assert len(out["wide"]) == 10
+    assert out["deep"]["a"]["b"]["c"]["d"] == "{'e': {'f': 1}}"
+
+
+def test_keep_serialized_parts_pass_the_client_serializer_untouched() -> None:
+    transport = CapturingTransport()
+    _client(transport, max_value_length=5)
+    kept = _sdk.keep_serialized({"values": [{"type": "E", "value": "long text kept"}]})
+    sentry_sdk.capture_event({"exception": kept, "extra": {"walked": "long text trimmed"}})  # type: ignore[typeddict-item]
+    (event,) = transport.events
+    assert event["exception"] == {"values": [{"type": "E", "value": "long text kept"}]}
+    assert event["extra"]["walked"] == "lo..."
+
+
+def test_iter_stacks_yields_the_traceback_entries_the_sdk_reports() -> None:
+    def hidden() -> None:
+        __tracebackhide__ = True
+        raise ValueError("x")
+
+    try:
+        hidden()
+    except ValueError as exc:
+        error = exc
+    names = [tb.tb_frame.f_code.co_name for tb in _sdk.iter_stacks(error.__traceback__)]
+    assert names == ["test_iter_stacks_yields_the_traceback_entries_the_sdk_reports"]

@@ -27,7 +27,8 @@ class Clock:
 
 
 def _query_database() -> None:
-    raise ConnectionError("database is down")
+    host = "db.internal"
+    raise ConnectionError(f"database {host} is down")
 
 
 def _parse(body: str) -> Any:
@@ -75,12 +76,17 @@ def exception_types(events: list[dict[str, Any]]) -> list[str]:
     return [event["exception"]["values"][-1]["type"] for event in events]
 
 
-def storm_crumbs(event: dict[str, Any]) -> list[dict[str, Any]]:
-    crumbs = event.get("breadcrumbs", {}).get("values", [])
-    return [c for c in crumbs if c.get("category") == storm.BREADCRUMB_CATEGORY]
+def storm_of(event: dict[str, Any]) -> dict[str, Any] | None:
+    context: dict[str, Any] | None = event.get("contexts", {}).get("storm")
+    return context
 
 
-async def test_first_events_arrive_whole_and_the_rest_are_counted_as_lost(
+def innermost(event: dict[str, Any]) -> dict[str, Any]:
+    frame: dict[str, Any] = event["exception"]["values"][-1]["stacktrace"]["frames"][-1]
+    return frame
+
+
+async def test_past_the_limit_events_arrive_lean_and_none_is_lost(
     monkeypatch: pytest.MonkeyPatch, envelope_server: EnvelopeServer
 ) -> None:
     monkeypatch.setenv("SENTRY_DSN", envelope_server.dsn)
@@ -91,33 +97,74 @@ async def test_first_events_arrive_whole_and_the_rest_are_counted_as_lost(
             responses.append(await client.get("/fail"))
 
     assert [r.status_code for r in responses] == [500] * 10
-    sent = [r.json() for r in responses[:3]]
-    assert all("event_id" in body for body in sent)
-    assert all("event_id" not in r.json() for r in responses[3:])
-    envelope_server.wait_for(lambda: len(envelope_server.items("client_report")) >= 1)
-    envelope_server.wait_for(lambda: len(envelope_server.events) >= 3)
-
-    events = envelope_server.events
-    assert sorted(e["event_id"] for e in events) == sorted(b["event_id"] for b in sent)
-    assert sorted(e["tags"]["request_id"] for e in events) == sorted(
-        r.headers["x-request-id"] for r in responses[:3]
-    )
+    assert all("event_id" in r.json() for r in responses)
+    envelope_server.wait_for(lambda: len(envelope_server.events) >= 10)
+    events = sorted(envelope_server.events, key=lambda e: e["timestamp"])
+    assert [e["event_id"] for e in events] == [r.json()["event_id"] for r in responses]
+    assert [e["tags"]["request_id"] for e in events] == [
+        r.headers["x-request-id"] for r in responses
+    ]
+    full, lean = events[:3], events[3:]
+    for event in full:
+        assert innermost(event)["vars"] == {"host": "'db.internal'"}
+        assert "raise ConnectionError" in innermost(event)["context_line"]
+        assert storm_of(event) is None
+    for event in lean:
+        assert "vars" not in innermost(event)
+        assert all(
+            "context_line" not in f
+            for f in event["exception"]["values"][-1]["stacktrace"]["frames"]
+        )
+    assert [storm_of(e)["count"] for e in lean] == list(range(4, 11))  # type: ignore[index]
+    label = storm_of(lean[0])["label"]  # type: ignore[index]
+    assert label.startswith("ConnectionError at tests.middleware.test_storm:")
+    assert label.endswith("in _query_database")
     for event in events:
         [value] = event["exception"]["values"]
         assert value["type"] == "ConnectionError"
         assert value["mechanism"]["handled"] is False
-        frames = value["stacktrace"]["frames"]
-        assert frames[-1]["function"] == "_query_database"
-        assert "raise ConnectionError" in frames[-1]["context_line"]
+        assert innermost(event)["function"] == "_query_database"
         assert event["request"]["method"] == "GET"
+    functions = {
+        tuple(f["function"] for f in e["exception"]["values"][-1]["stacktrace"]["frames"])
+        for e in events
+    }
+    assert len(functions) == 1  # the same frames, full or lean
+    assert envelope_server.items("client_report") == []
+
+
+async def test_past_the_ceiling_events_are_dropped_counted_and_reported_on_the_next(
+    monkeypatch: pytest.MonkeyPatch, envelope_server: EnvelopeServer
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", envelope_server.dsn)
+    clock = Clock()
+    guard = StormGuard(limit=2, ceiling=3, window=60, clock=clock)
+    async with serve(build_app(), guard) as client:
+        burst = [await client.get("/fail") for _ in range(8)]
+        clock.now += 60
+        after = await client.get("/fail")
+        again = await client.get("/fail")
+
+    assert [("event_id" in r.json()) for r in burst] == [True] * 5 + [False] * 3
+    envelope_server.wait_for(lambda: len(envelope_server.events) >= 7)
+    envelope_server.wait_for(lambda: len(envelope_server.items("client_report")) >= 1)
     lost = [d for r in envelope_server.items("client_report") for d in r["discarded_events"]]
-    assert lost == [{"reason": "backpressure", "category": "error", "quantity": 7}]
+    assert lost == [{"reason": "backpressure", "category": "error", "quantity": 3}]
+    by_id = {e["event_id"]: e for e in envelope_server.events}
+    reported = by_id[after.json()["event_id"]]
+    assert storm_of(reported) == {
+        "label": storm_of(by_id[burst[2].json()["event_id"]])["label"],  # type: ignore[index]
+        "count": 1,
+        "dropped": 3,
+    }
+    assert innermost(reported)["vars"] == {"host": "'db.internal'"}  # full again
+    assert storm_of(by_id[again.json()["event_id"]]) is None
 
 
-async def test_a_different_error_in_the_middle_of_a_storm_still_arrives(
+async def test_a_different_error_in_the_middle_of_a_storm_is_sent_full(
     capture: CapturingTransport,
 ) -> None:
-    guard = StormGuard(limit=2, window=60, clock=Clock())
+    guard = StormGuard(limit=2, ceiling=1, window=60, clock=Clock())
     async with serve(build_app(capture), guard) as client:
         for _ in range(5):
             await client.get("/fail")
@@ -131,10 +178,12 @@ async def test_a_different_error_in_the_middle_of_a_storm_still_arrives(
     assert exception_types(capture.events) == [
         "ConnectionError",
         "ConnectionError",
+        "ConnectionError",
         "KeyError",
         "ConnectionError",
     ]
-    assert capture.events[3]["tags"]["request_id"] == other_place.headers["x-request-id"]
+    assert [storm_of(e) is None for e in capture.events] == [True, True, False, True, True]
+    assert capture.events[4]["tags"]["request_id"] == other_place.headers["x-request-id"]
 
 
 async def test_a_library_error_is_told_apart_by_its_innermost_in_app_frame(
@@ -147,58 +196,42 @@ async def test_a_library_error_is_told_apart_by_its_innermost_in_app_frame(
         for _ in range(3):
             await client.get("/json-b")
 
-    functions = [
-        [f["function"] for f in e["exception"]["values"][-1]["stacktrace"]["frames"]]
-        for e in capture.events
-    ]
-    assert exception_types(capture.events) == ["JSONDecodeError", "JSONDecodeError"]
-    assert "_parse" in functions[0]
-    assert "_parse" not in functions[1]
+    counts = [(storm_of(e) or {}).get("count") for e in capture.events]
+    assert counts == [None, 2, 3, None, 2, 3]
+    labels = [storm_of(e)["label"] for e in capture.events if storm_of(e)]  # type: ignore[index]
+    assert "_parse" in labels[0]
+    assert "_parse" not in labels[2]
 
 
-async def test_the_window_reopens_with_a_summary_on_the_next_event(
+async def test_the_window_reopens_full_and_the_drops_are_logged(
     capture: CapturingTransport, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
-    guard = StormGuard(limit=2, window=60, clock=clock)
+    guard = StormGuard(limit=2, ceiling=2, window=60, clock=clock)
     caplog.set_level(logging.WARNING, logger="middleware.storm")
     async with serve(build_app(capture), guard) as client:
         for _ in range(6):
             await client.get("/fail")
         clock.now += 59.9
         await client.get("/fail")
-        assert len(capture.events) == 2
+        assert len(capture.events) == 4
         clock.now += 0.1
-        reopened = [await client.get("/fail") for _ in range(4)]
+        reopened = [await client.get("/fail") for _ in range(5)]
 
-    assert [("event_id" in r.json()) for r in reopened] == [True, True, False, False]
-    assert len(capture.events) == 4
-    first, second = capture.events[2:]
-    [crumb] = storm_crumbs(first)
-    assert crumb["data"] == {"suppressed": 5, "window": 60}
-    assert "ConnectionError at tests.middleware.test_storm:" in crumb["message"]
-    assert storm_crumbs(second) == []
-    summaries = [r.getMessage() for r in caplog.records if "storm over" in r.getMessage()]
-    assert summaries == [crumb["message"]]
-    starts = [r.getMessage() for r in caplog.records if "more than 2 events" in r.getMessage()]
-    assert len(starts) == 2  # one as each window starts to suppress
-
-
-async def test_a_storm_that_stops_is_summarised_on_another_errors_event(
-    capture: CapturingTransport,
-) -> None:
-    clock = Clock()
-    guard = StormGuard(limit=1, window=10, clock=clock)
-    async with serve(build_app(capture), guard) as client:
-        for _ in range(4):
-            await client.get("/fail")
-        clock.now += 10
-        await client.get("/other-type")
-
-    assert exception_types(capture.events) == ["ConnectionError", "KeyError"]
-    [crumb] = storm_crumbs(capture.events[1])
-    assert crumb["data"]["suppressed"] == 3
-    assert "ConnectionError" in crumb["message"]
+    assert [("event_id" in r.json()) for r in reopened] == [True] * 4 + [False]
+    assert [(storm_of(e) or {}).get("dropped") for e in capture.events[4:]] == [
+        3,
+        None,
+        None,
+        None,
+    ]
+    messages = [r.getMessage() for r in caplog.records]
+    assert [m for m in messages if "storm over" in m] == [
+        f"error storm over: 3 events of {storm_of(capture.events[4])['label']} were dropped "  # type: ignore[index]
+        "past the ceiling (window 60 s)"
+    ]
+    assert len([m for m in messages if "sent without local variables" in m]) == 2
+    assert len([m for m in messages if "further ones are dropped" in m]) == 2
 
 
 async def test_settings_configure_the_guard(
@@ -206,22 +239,24 @@ async def test_settings_configure_the_guard(
 ) -> None:
     monkeypatch.setenv("SENTRY_STORM_LIMIT", "2")
     monkeypatch.setenv("SENTRY_STORM_WINDOW", "30")
+    monkeypatch.setenv("SENTRY_STORM_CEILING", "1")
     async with serve(build_app(capture)) as client:
         guard = storm.guard_for(sentry_sdk.get_client())
         for _ in range(4):
             await client.get("/fail")
 
     assert guard is not None
-    assert (guard.limit, guard.window) == (2, 30)
-    assert len(capture.events) == 2
+    assert (guard.limit, guard.window, guard.ceiling) == (2, 30, 1)
+    assert [storm_of(e) is None for e in capture.events] == [True, True, False]
 
 
-async def test_the_default_guard_keeps_the_first_ten(capture: CapturingTransport) -> None:
+async def test_the_default_guard_sends_ten_full_then_lean(capture: CapturingTransport) -> None:
     async with serve(build_app(capture)) as client:
         for _ in range(12):
             await client.get("/fail")
 
-    assert len(capture.events) == 10
+    assert len(capture.events) == 12
+    assert ["vars" in innermost(e) for e in capture.events] == [True] * 10 + [False] * 2
 
 
 async def test_limit_zero_disables_the_guard(
@@ -234,6 +269,8 @@ async def test_limit_zero_disables_the_guard(
             await client.get("/fail")
 
     assert len(capture.events) == 15
+    assert all(innermost(e)["vars"] == {"host": "'db.internal'"} for e in capture.events)
+    assert all(storm_of(e) is None for e in capture.events)
 
 
 @pytest.mark.parametrize(
@@ -244,6 +281,8 @@ async def test_limit_zero_disables_the_guard(
         ("SENTRY_STORM_WINDOW", "0"),
         ("SENTRY_STORM_WINDOW", "86401"),
         ("SENTRY_STORM_WINDOW", "nan"),
+        ("SENTRY_STORM_CEILING", "-1"),
+        ("SENTRY_STORM_CEILING", "lots"),
     ],
 )
 def test_invalid_storm_settings_fail_open_elsewhere_and_closed_in_production(
@@ -252,7 +291,8 @@ def test_invalid_storm_settings_fail_open_elsewhere_and_closed_in_production(
     monkeypatch.setenv(name, value)
     config = load_sentry_config()
     assert [p.variable for p in config.problems] == [name]
-    assert (config.settings.storm_limit, config.settings.storm_window) == (10, 60)
+    settings = config.settings
+    assert (settings.storm_limit, settings.storm_window, settings.storm_ceiling) == (10, 60, 1000)
 
     monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
     monkeypatch.setenv("SENTRY_DSN", "https://publickey0123456789abcdef@sentry.invalid/42")
@@ -281,18 +321,29 @@ def _fail_three() -> None:
     raise ValueError("three")
 
 
-def test_errors_past_the_tracking_limit_are_never_suppressed() -> None:
-    guard = StormGuard(limit=1, window=60, clock=Clock(), max_fingerprints=2)
+def details(guard: StormGuard, exc: BaseException, times: int) -> list[str]:
+    return [guard.admit(exc).detail for _ in range(times)]
+
+
+def test_errors_past_the_tracking_limit_are_never_trimmed() -> None:
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=Clock(), max_fingerprints=2)
     first, second, third = _caught(_fail_one), _caught(_fail_two), _caught(_fail_three)
-    assert [guard.admit(first), guard.admit(first)] == [True, False]
-    assert [guard.admit(second), guard.admit(second)] == [True, False]
-    assert [guard.admit(third) for _ in range(3)] == [True, True, True]
+    assert details(guard, first, 3) == ["full", "lean", "drop"]
+    assert details(guard, second, 3) == ["full", "lean", "drop"]
+    assert details(guard, third, 3) == ["full", "full", "full"]
 
 
 def test_an_exception_never_raised_has_a_type_only_fingerprint() -> None:
     guard = StormGuard(limit=1, window=60, clock=Clock())
-    assert [guard.admit(RuntimeError("a")), guard.admit(RuntimeError("b"))] == [True, False]
-    assert guard.admit(KeyError("a"))
+    assert guard.admit(RuntimeError("a")).detail == "full"
+    assert guard.admit(RuntimeError("b")).detail == "lean"
+    assert guard.admit(KeyError("a")).detail == "full"
+
+
+def test_ceiling_zero_never_drops() -> None:
+    guard = StormGuard(limit=1, ceiling=0, window=60, clock=Clock())
+    error = _caught(_fail_one)
+    assert details(guard, error, 3000) == ["full"] + ["lean"] * 2999
 
 
 @pytest.mark.parametrize(
@@ -301,6 +352,7 @@ def test_an_exception_never_raised_has_a_type_only_fingerprint() -> None:
         {"limit": 0, "window": 1},
         {"limit": 1, "window": 0},
         {"limit": 1, "window": 1, "max_fingerprints": 0},
+        {"limit": 1, "window": 1, "ceiling": -1},
     ],
 )
 def test_the_guard_refuses_meaningless_options(options: dict[str, Any]) -> None:

@@ -24,6 +24,9 @@ from middleware._walker import Walker
 _UNTOUCHED = frozenset(
     {"event_id", "timestamp", "start_timestamp", "level", "platform", "type", "sdk", "modules"}
     | {"debug_meta", "_meta"}
+    # Validated settings, not caller data; Sentry's server leaves them alone too, and a
+    # release such as "booty@1.2.3" has the shape of an email address.
+    | {"release", "environment", "dist"}
 )
 
 

@@ -6,16 +6,18 @@ import pytest
 
 from booty.main import create_app
 from tests.asgi import running
+from tests.support import CapturingTransport
 
 API_MAP = ("/docs", "/redoc", "/openapi.json")
 
 
 @pytest.mark.parametrize("path", API_MAP)
-async def test_production_publishes_no_api_map(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+async def test_production_publishes_no_api_map(
+    monkeypatch: pytest.MonkeyPatch, capture: CapturingTransport, path: str
+) -> None:
     monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
-    monkeypatch.setenv("SENTRY_DSN", "https://publickey0123456789abcdef@sentry.invalid/42")
     monkeypatch.setenv("BOOTY_INTERNAL_TOKEN", "internal-token-0123456789")
-    async with running(create_app()) as client:
+    async with running(create_app(sentry_transport=capture)) as client:
         response = await client.get(path)
     assert response.status_code == 404
 
@@ -32,12 +34,11 @@ async def test_development_keeps_the_api_map(path: str) -> None:
 )
 @pytest.mark.parametrize("environment", ["production", "development"])
 async def test_unknown_internal_paths_answer_404_never_a_redirect(
-    monkeypatch: pytest.MonkeyPatch, path: str, environment: str
+    monkeypatch: pytest.MonkeyPatch, capture: CapturingTransport, path: str, environment: str
 ) -> None:
     monkeypatch.setenv("SENTRY_ENVIRONMENT", environment)
-    monkeypatch.setenv("SENTRY_DSN", "https://publickey0123456789abcdef@sentry.invalid/42")
     monkeypatch.setenv("BOOTY_INTERNAL_TOKEN", "internal-token-0123456789")
-    async with running(create_app()) as client:
+    async with running(create_app(sentry_transport=capture)) as client:
         response = await client.get(path)
     assert response.status_code == 404
     assert "location" not in response.headers

@@ -159,7 +159,9 @@ async def test_breadcrumbs_tell_the_story_without_prompt_or_answer(
 async def _fail_jobs(client: httpx.AsyncClient, count: int) -> list[dict[str, Any]]:
     jobs = []
     for n in range(count):
-        response = await post_event(client, "issues", issue_event(), delivery=f"outage-{n}")
+        # Another reporter each time: an identical body would be a replay of the first.
+        payload = {**issue_event(), "sender": {"login": f"reporter-{n}"}}
+        response = await post_event(client, "issues", payload, delivery=f"outage-{n}")
         jobs.append(await wait_done(client, response.json()["job_id"]))
     return jobs
 

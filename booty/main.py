@@ -54,7 +54,13 @@ def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
     configure_logging()
     app = FastAPI(
         title="Booty",
-        lifespan=SentryLifespan(_lifespan, secret_env=SECRET_ENV, transport=sentry_transport),
+        lifespan=SentryLifespan(
+            _lifespan,
+            secret_env=SECRET_ENV,
+            transport=sentry_transport,
+            # In-app frames wherever the service starts, not only from its checkout.
+            in_app_include=("booty",),
+        ),
     )
     instrument(app)
     app.include_router(webhooks_router)

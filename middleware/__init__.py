@@ -1,7 +1,7 @@
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.instrument import capture_server_errors, instrument
 from middleware.jobs import JobScope, job_scope, span, trace_headers
-from middleware.lifespan import SentryLifespan
+from middleware.lifespan import SentryLifespan, init_from_environment
 from middleware.request_context import RequestContextMiddleware
 from middleware.settings import ConfigError, SentrySettings, load_sentry_config
 
@@ -14,6 +14,7 @@ __all__ = [
     "SentrySettings",
     "capture_server_errors",
     "get_request_id",
+    "init_from_environment",
     "instrument",
     "job_scope",
     "load_sentry_config",

@@ -1,10 +1,10 @@
 """Exactly-once capture of unhandled exceptions.
 
-DedupeIntegration only drops a second event for the *same exception object*.
-`logger.error(str(e))` followed by `raise` still gives two events, so inside a
-request (or job) error log records are held back until it ends: a record about
-the exception that ended it is dropped (it stays a breadcrumb), any other is
-sent then, in the same scope.
+DedupeIntegration only drops a second event for the *same exception object*, and
+only in the context that captured it. Inside a request (or job) error log records
+are held back until it ends: a record carrying the exception that ended it
+(`logger.exception(...)` then `raise`) is dropped (it stays a breadcrumb), any
+other is sent then, in the same scope.
 """
 
 from __future__ import annotations
@@ -68,10 +68,9 @@ def _add_source_context(event: Event, max_length: int | None) -> None:
 
 
 def _about(record: logging.LogRecord, exc: BaseException) -> bool:
-    if record.exc_info and record.exc_info[1] is exc:
-        return True
-    text = str(exc)
-    return bool(text) and text in record.getMessage()
+    # By identity only: a message that merely contains str(exc) ("... returned 503"
+    # before `raise KeyError(3)`) is another story and must still be sent.
+    return bool(record.exc_info) and record.exc_info[1] is exc  # type: ignore[index]
 
 
 def flush_deferred_logs(state: RequestState, exc: BaseException | None) -> None:

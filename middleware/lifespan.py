@@ -17,7 +17,7 @@ from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
 
 from middleware import storm
-from middleware.capture import logging_integration
+from middleware.capture import capture_unhandled, logging_integration
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 
@@ -26,6 +26,14 @@ logger = logging.getLogger("middleware.sentry")
 AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
+STARTUP_MECHANISM = "asgi.lifespan.startup"
+
+SERVER_LOGGERS = (
+    "uvicorn.error",  # uvicorn: "Exception in ASGI application"
+    "hypercorn.error",  # hypercorn: "Error in ASGI Framework"
+    "_granian.utils",  # granian: "Application callable raised an exception"
+    "daphne.server",  # daphne: "Exception inside application"
+)
 
 
 def secret_values(secret_env: Iterable[str], dsn: str | None) -> list[str]:
@@ -42,6 +50,7 @@ def init_sentry(
     *,
     secret_env: Iterable[str] = (),
     transport: Transport | None = None,
+    in_app_include: Iterable[str] = (),
 ) -> BaseClient:
     """Initialise the sdk from validated settings and return the client."""
     settings = config.settings
@@ -67,6 +76,10 @@ def init_sentry(
         "before_send_transaction": scrubber.before_send_transaction,
         "before_breadcrumb": scrubber.before_breadcrumb,
         "transport": transport,
+        "in_app_include": sorted({*in_app_include, *settings.in_app_packages}),
+        # A trace is continued only from our own organisation: a foreign baggage
+        # must not decide our sampling nor put its key and release on our traces.
+        "strict_trace_continuation": True,
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:
         options["profiles_sample_rate"] = settings.profiles_sample_rate
@@ -80,9 +93,10 @@ def init_sentry(
         # still the sdk's only way to profile a share of sampled transactions.
         warnings.filterwarnings("ignore", "Transaction-based profiling", DeprecationWarning)
         sentry_sdk.init(**options)
-    # uvicorn logs "Exception in ASGI application" for every error the request
-    # middleware already captured; building that second event costs ~1 ms.
-    ignore_logger("uvicorn.error")
+    # Each server logs every error the request middleware already captured; that
+    # would be a second event per error (and ~1 ms to build it).
+    for server_logger in SERVER_LOGGERS:
+        ignore_logger(server_logger)
     # The guard adds its own breadcrumb with counts; its log line would be a second one.
     ignore_logger(storm.logger.name)
     client = sentry_sdk.get_client()
@@ -108,13 +122,20 @@ _owner: _Owner | None = None
 _disabled_logged = False
 
 
-def _acquire(config: SentryConfig, secret_env: Iterable[str], transport: Transport | None) -> None:
+def _acquire(
+    config: SentryConfig,
+    secret_env: Iterable[str],
+    transport: Transport | None,
+    in_app_include: Iterable[str],
+) -> None:
     global _owner
     if _owner is not None:
         _owner.refs += 1
         return
     previous = sentry_sdk.get_global_scope().client
-    client = init_sentry(config, secret_env=secret_env, transport=transport)
+    client = init_sentry(
+        config, secret_env=secret_env, transport=transport, in_app_include=in_app_include
+    )
     _owner = _Owner(client, previous)
 
 
@@ -125,6 +146,8 @@ async def _release(shutdown_timeout: float) -> None:
         return
     owner.refs -= 1
     if owner.refs:
+        # Still owned (another app, or init_from_environment): flush, do not close.
+        await anyio.to_thread.run_sync(owner.client.flush, shutdown_timeout)
         return
     _owner = None
     # Under uvicorn SIGTERM skips the sdk's atexit flush, so flush here, off the loop.
@@ -141,6 +164,27 @@ def _log_config(config: SentryConfig) -> None:
         logger.info(DISABLED_MESSAGE, config.settings.environment)
 
 
+def init_from_environment(
+    *,
+    secret_env: Iterable[str] = (),
+    in_app_include: Iterable[str] = (),
+    transport: Transport | None = None,
+) -> bool:
+    """Initialise Sentry now, for servers that run no lifespan (daphne).
+
+    Call it where the app is built, at import time. It validates SENTRY_* as
+    SentryLifespan does (ConfigError refuses the import in production) and
+    returns whether Sentry is on. The client stays for the life of the process;
+    the sdk's exit hook flushes it. A SentryLifespan that runs later shares it.
+    """
+    config = load_sentry_config()
+    _log_config(config)
+    if config.mode != "enabled":
+        return False
+    _acquire(config, secret_env, transport, in_app_include)
+    return True
+
+
 class SentryLifespan:
     """Wrap an app's lifespan: Sentry starts first and flushes last.
 
@@ -154,10 +198,12 @@ class SentryLifespan:
         *,
         secret_env: Iterable[str] = (),
         transport: Transport | None = None,
+        in_app_include: Iterable[str] = (),
     ) -> None:
         self.app_lifespan = app_lifespan
         self.secret_env = tuple(secret_env)
         self.transport = transport
+        self.in_app_include = tuple(in_app_include)
 
     def __call__(self, app: Any) -> AbstractAsyncContextManager[Any]:
         return self._lifespan(app)
@@ -168,7 +214,8 @@ class SentryLifespan:
         _log_config(config)
         enabled = config.mode == "enabled"
         if enabled:
-            _acquire(config, self.secret_env, self.transport)
+            _acquire(config, self.secret_env, self.transport, self.in_app_include)
+        started = False
         try:
             # The app's own startup runs in a scope of its own, so tags it sets
             # never leak into the requests that fork from the process scope.
@@ -177,7 +224,13 @@ class SentryLifespan:
                     yield None
                 else:
                     async with self.app_lifespan(app) as state:
+                        started = True
                         yield state
+        except Exception as exc:
+            if not started:
+                # The server only logs it and exits; the finally below flushes it.
+                capture_unhandled(exc, STARTUP_MECHANISM)
+            raise
         finally:
             if enabled:
                 await _release(config.settings.shutdown_timeout)

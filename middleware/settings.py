@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ FOREIGN_SENTRY_VARIABLES = frozenset(
 )
 
 _RESERVED_RELEASES = frozenset({".", "..", "latest"})
+_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class SentrySettings(BaseSettings):
@@ -62,6 +64,9 @@ class SentrySettings(BaseSettings):
     storm_limit: Annotated[int, Field(ge=0)] = 10
     # Longer than a day would suppress a repeating error for good.
     storm_window: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] = 60.0
+    # Packages whose frames are in-app wherever the process starts (comma-separated);
+    # without it the sdk marks frames under the working directory, which moves.
+    in_app_include: str | None = None
 
     @field_validator("dsn")
     @classmethod
@@ -96,6 +101,20 @@ class SentrySettings(BaseSettings):
         if len(value) > 200:
             raise ValueError("must be at most 200 characters")
         return value
+
+    @field_validator("in_app_include")
+    @classmethod
+    def _check_in_app_include(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names or not all(_PACKAGE.fullmatch(name) for name in names):
+            raise ValueError("must be comma-separated package names (e.g. booty,myapp.core)")
+        return ",".join(names)
+
+    @property
+    def in_app_packages(self) -> tuple[str, ...]:
+        return tuple(self.in_app_include.split(",")) if self.in_app_include else ()
 
     @field_validator("spotlight", mode="before")
     @classmethod

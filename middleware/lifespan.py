@@ -24,6 +24,7 @@ from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 logger = logging.getLogger("middleware.sentry")
 
 AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+TracesSampler = Callable[[dict[str, Any]], float | bool]
 
 DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
 STARTUP_MECHANISM = "asgi.lifespan.startup"
@@ -51,6 +52,7 @@ def init_sentry(
     secret_env: Iterable[str] = (),
     transport: Transport | None = None,
     in_app_include: Iterable[str] = (),
+    traces_sampler: TracesSampler | None = None,
 ) -> BaseClient:
     """Initialise the sdk from validated settings and return the client."""
     settings = config.settings
@@ -65,6 +67,8 @@ def init_sentry(
         "sample_rate": settings.sample_rate,
         # None, not 0.0: with a rate the sdk builds an unsampled transaction per request.
         "traces_sample_rate": settings.traces_sample_rate or None,
+        # Called with the request's ASGI scope as sampling_context["asgi_scope"].
+        "traces_sampler": traces_sampler,
         "shutdown_timeout": settings.shutdown_timeout,
         "spotlight": settings.spotlight,
         # Starlette/FastAPI integrations patch Starlette.__call__ and cost a transaction
@@ -127,6 +131,7 @@ def _acquire(
     secret_env: Iterable[str],
     transport: Transport | None,
     in_app_include: Iterable[str],
+    traces_sampler: TracesSampler | None = None,
 ) -> None:
     global _owner
     if _owner is not None:
@@ -134,7 +139,11 @@ def _acquire(
         return
     previous = sentry_sdk.get_global_scope().client
     client = init_sentry(
-        config, secret_env=secret_env, transport=transport, in_app_include=in_app_include
+        config,
+        secret_env=secret_env,
+        transport=transport,
+        in_app_include=in_app_include,
+        traces_sampler=traces_sampler,
     )
     _owner = _Owner(client, previous)
 
@@ -168,6 +177,7 @@ def init_from_environment(
     *,
     secret_env: Iterable[str] = (),
     in_app_include: Iterable[str] = (),
+    traces_sampler: TracesSampler | None = None,
     transport: Transport | None = None,
 ) -> bool:
     """Initialise Sentry now, for servers that run no lifespan (daphne).
@@ -181,7 +191,7 @@ def init_from_environment(
     _log_config(config)
     if config.mode != "enabled":
         return False
-    _acquire(config, secret_env, transport, in_app_include)
+    _acquire(config, secret_env, transport, in_app_include, traces_sampler)
     return True
 
 
@@ -199,11 +209,13 @@ class SentryLifespan:
         secret_env: Iterable[str] = (),
         transport: Transport | None = None,
         in_app_include: Iterable[str] = (),
+        traces_sampler: TracesSampler | None = None,
     ) -> None:
         self.app_lifespan = app_lifespan
         self.secret_env = tuple(secret_env)
         self.transport = transport
         self.in_app_include = tuple(in_app_include)
+        self.traces_sampler = traces_sampler
 
     def __call__(self, app: Any) -> AbstractAsyncContextManager[Any]:
         return self._lifespan(app)
@@ -214,7 +226,9 @@ class SentryLifespan:
         _log_config(config)
         enabled = config.mode == "enabled"
         if enabled:
-            _acquire(config, self.secret_env, self.transport, self.in_app_include)
+            _acquire(
+                config, self.secret_env, self.transport, self.in_app_include, self.traces_sampler
+            )
         started = False
         try:
             # The app's own startup runs in a scope of its own, so tags it sets

@@ -1,3 +1,4 @@
+from middleware.capture import capture_error
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.instrument import capture_server_errors, instrument
 from middleware.jobs import JobScope, job_scope, span, trace_headers
@@ -12,6 +13,7 @@ __all__ = [
     "RequestIdFilter",
     "SentryLifespan",
     "SentrySettings",
+    "capture_error",
     "capture_server_errors",
     "get_request_id",
     "init_from_environment",

@@ -32,16 +32,20 @@ async def _starlette_default(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
 
 
-def _capturing(inner: Handler, codes: frozenset[int]) -> Handler:
-    async def handler(request: Request, exc: Exception) -> Any:
-        if isinstance(exc, HTTPException) and exc.status_code in codes:
-            capture_unhandled(exc, MECHANISM)
-        if _is_async(inner):
-            return await inner(request, exc)
-        return await run_in_threadpool(inner, request, exc)
+class _Capturing:
+    """An exception handler that first captures a failed HTTPException, then answers."""
 
-    handler.__wrapped__ = inner  # type: ignore[attr-defined]
-    return handler
+    def __init__(self, inner: Handler, codes: frozenset[int]) -> None:
+        self.inner = inner
+        self.codes = codes
+        self.inner_is_async = _is_async(inner)
+
+    async def __call__(self, request: Request, exc: Exception) -> Any:
+        if isinstance(exc, HTTPException) and exc.status_code in self.codes:
+            capture_unhandled(exc, MECHANISM)
+        if self.inner_is_async:
+            return await self.inner(request, exc)
+        return await run_in_threadpool(self.inner, request, exc)
 
 
 class _CapturingHandlers(dict[Any, Handler]):
@@ -61,8 +65,8 @@ class _CapturingHandlers(dict[Any, Handler]):
             self[key] = value
 
     def __setitem__(self, key: Any, value: Handler) -> None:
-        if key not in (500, Exception) and not hasattr(value, "__wrapped__"):
-            value = _capturing(value, self.codes)
+        if key not in (500, Exception) and not isinstance(value, _Capturing):
+            value = _Capturing(value, self.codes)
         super().__setitem__(key, value)
 
     def setdefault(self, key: Any, default: Handler | None = None) -> Handler:

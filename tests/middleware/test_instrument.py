@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -167,3 +168,24 @@ async def test_failed_request_status_codes(
         response = await client.get(f"/status/{status}")
     assert response.status_code == status
     assert len(capture.events) == (1 if captured else 0)
+
+
+async def test_a_decorated_handler_is_still_wrapped(capture: CapturingTransport) -> None:
+    app = app_with_routes(capture)
+
+    def logged(handler: Any) -> Any:
+        @functools.wraps(handler)
+        async def wrapper(request: Request, exc: Exception) -> Response:
+            return await handler(request, exc)  # type: ignore[no-any-return]
+
+        return wrapper
+
+    @app.exception_handler(HTTPException)
+    @logged
+    async def handler(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"decorated": True}, status_code=502)
+
+    async with running(app) as client:
+        response = await client.get("/status/502")
+    assert response.json() == {"decorated": True}
+    assert len(capture.events) == 1

@@ -1,25 +1,47 @@
+from importlib.metadata import version
+
 from middleware.capture import capture_error
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.instrument import capture_server_errors, instrument
 from middleware.jobs import JobScope, job_scope, span, trace_headers
-from middleware.lifespan import SentryLifespan, init_from_environment
+from middleware.lifespan import SentryLifespan, init_from_environment, init_sentry
 from middleware.request_context import RequestContextMiddleware
-from middleware.settings import ConfigError, SentrySettings, load_sentry_config
+from middleware.settings import (
+    ConfigError,
+    Problem,
+    SentryConfig,
+    SentrySettings,
+    is_production,
+    load_sentry_config,
+    load_settings,
+    parse_dsn,
+    redact_dsn,
+)
+
+__version__ = version("booty")
 
 __all__ = [
     "ConfigError",
     "JobScope",
+    "Problem",
     "RequestContextMiddleware",
     "RequestIdFilter",
+    "SentryConfig",
     "SentryLifespan",
     "SentrySettings",
+    "__version__",
     "capture_error",
     "capture_server_errors",
     "get_request_id",
     "init_from_environment",
+    "init_sentry",
     "instrument",
+    "is_production",
     "job_scope",
     "load_sentry_config",
+    "load_settings",
+    "parse_dsn",
+    "redact_dsn",
     "set_user_context",
     "span",
     "trace_headers",

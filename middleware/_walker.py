@@ -7,10 +7,9 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sentry_sdk.utils import safe_repr
-
 from middleware._budget import MAX_TEXT, cut, spend
 from middleware._keys import FILTERED, SPAN_COUNTS, is_secret_key
+from middleware._sdk import safe_repr
 from middleware._secrets import TextScrubber, luhn, server_would_filter
 
 # Deeper data is replaced, not walked: Sentry keeps far less, and the walk stays bounded.

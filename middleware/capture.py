@@ -14,11 +14,18 @@ import logging
 from typing import Any
 
 import sentry_sdk
-from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
 from sentry_sdk.types import Event
-from sentry_sdk.utils import capture_internal_exceptions, event_from_exception, strip_string
 
 from middleware import storm
+from middleware._sdk import (
+    EventHandler,
+    LoggingIntegration,
+    can_record,
+    capture_internal_exceptions,
+    event_from_exception,
+    set_logging_handler,
+    strip_string,
+)
 from middleware.context import RequestState, current_state
 
 _CONTEXT = 5  # lines before and after, as the sdk sends
@@ -104,7 +111,7 @@ class _DeferringEventHandler(EventHandler):
     def emit(self, record: logging.LogRecord) -> Any:
         state = current_state()
         deferred = None if state is None else state.deferred_logs
-        if deferred is not None and self._can_record(record):
+        if deferred is not None and can_record(self, record):
             self.format(record)  # now: its args may change before the request ends
             deferred.append(record)
             return None
@@ -120,6 +127,5 @@ _HANDLER = _DeferringEventHandler(level=logging.ERROR)
 def logging_integration() -> LoggingIntegration:
     """The sdk's LoggingIntegration, with error events deferred inside requests and jobs."""
     integration = LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)
-    # The sdk has no hook for this; its handler is set in __init__ and used as is.
-    integration._handler = _HANDLER
+    set_logging_handler(integration, _HANDLER)
     return integration

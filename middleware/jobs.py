@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sentry_sdk
-from sentry_sdk.tracing import Span
-from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.types import Event, Hint
 
+from middleware._sdk import Span, has_tracing_enabled, start_trace
 from middleware.capture import capture_unhandled, flush_deferred_logs
 from middleware.context import RequestState, _current
 
@@ -117,10 +116,7 @@ def job_scope(
         scope.add_event_processor(_job_context(job, data))
         if drop_local_variables:
             scope.add_event_processor(_drop_local_variables)
-        if trace and "sentry-trace" in trace:
-            scope.generate_propagation_context(dict(trace))
-        else:
-            scope.set_new_propagation_context()
+        start_trace(scope, trace)
         transaction = stack.enter_context(_transaction(kind, trace))
         try:
             yield job

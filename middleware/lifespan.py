@@ -12,11 +12,11 @@ from typing import Any
 
 import anyio.to_thread
 import sentry_sdk
-from sentry_sdk.client import BaseClient
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
 
 from middleware import storm
+from middleware._sdk import BaseClient
 from middleware.capture import capture_unhandled, logging_integration
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn

@@ -11,13 +11,13 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import sentry_sdk
-from sentry_sdk.tracing import Transaction, TransactionSource
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from middleware._sdk import Transaction, TransactionSource, start_trace
 from middleware.capture import capture_unhandled, flush_deferred_logs
 from middleware.context import RequestState, _current, is_valid_request_id
 from middleware.request_data import (
@@ -117,10 +117,7 @@ class RequestContextMiddleware:
                     )
                 )
                 # A fork shares its parent's trace: each request gets its own, or the caller's.
-                if trace_headers:
-                    sentry_scope.generate_propagation_context(trace_headers)
-                else:
-                    sentry_scope.set_new_propagation_context()
+                start_trace(sentry_scope, trace_headers)
                 sampled = self.tracing.sampled(scope, path, sentry_scope, options)
                 if sampled is False:
                     await self._call(scope, receive, send, state)

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlunsplit
 
-from sentry_sdk.integrations._wsgi_common import _filter_headers
 from sentry_sdk.types import Event, Hint
 from starlette.types import Message, Receive, Scope
+
+from middleware._sdk import filter_headers
 
 BodySize = Literal["never", "small", "medium", "always"]
 
@@ -172,7 +173,7 @@ def request_data(
             "method": method,
             "url": urlunsplit((scheme, host, path, "", "")),
             "query_string": scope.get("query_string", b"").decode("latin-1"),
-            "headers": _filter_headers(headers, use_annotated_value=False),
+            "headers": filter_headers(headers),
         }
         if body is not None:
             data = body.data(headers.get("content-type", ""))

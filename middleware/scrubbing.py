@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Breadcrumb, BreadcrumbHint, Event, Hint
 
 from middleware._budget import event_budget
 from middleware._keys import PII_KEYS, SPAN_COUNTS, is_secret_key, normalize_key
+from middleware._sdk import AnnotatedValue
 from middleware._sections import COOKIES, SECTIONS, breadcrumb
 from middleware._walker import Walker
 

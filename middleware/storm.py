@@ -23,8 +23,13 @@ from dataclasses import dataclass
 from types import CodeType, FrameType
 
 import sentry_sdk
-from sentry_sdk.client import BaseClient
-from sentry_sdk.utils import capture_internal_exceptions, set_in_app_in_frames
+
+from middleware._sdk import (
+    BaseClient,
+    capture_internal_exceptions,
+    record_lost_event,
+    set_in_app_in_frames,
+)
 
 logger = logging.getLogger("middleware.storm")
 
@@ -217,8 +222,7 @@ def admit(client: BaseClient, exc: BaseException) -> bool:
         return True
     with capture_internal_exceptions():
         if not guard.admit(exc):
-            if client.transport is not None:
-                client.transport.record_lost_event(DISCARD_REASON, data_category="error")
+            record_lost_event(client, DISCARD_REASON, "error")
             return False
         for summary in guard.take_summaries():
             logger.warning("%s", summary)

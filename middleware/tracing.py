@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sentry_sdk
-from sentry_sdk.tracing import TransactionSource
-from sentry_sdk.tracing_utils import has_tracing_enabled
 from starlette.types import Scope
+
+from middleware._sdk import TransactionSource, has_tracing_enabled, parent_sampled
 
 TransactionStyle = Literal["url", "endpoint"]
 
@@ -56,7 +56,7 @@ class TracingOptions:
             return False
         if callable(options.get("traces_sampler")):
             return None
-        parent = sentry_scope.get_active_propagation_context().parent_sampled
+        parent = parent_sampled(sentry_scope)
         if parent is not None:
             return parent
         rate = options.get("traces_sample_rate") or 0.0

@@ -6,19 +6,18 @@ import json
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 import pytest
 
-from tests.conftest import EnvelopeServer
+from tests.support import EnvelopeServer, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SPOTLIGHT = ROOT / "node_modules" / ".bin" / "spotlight"
@@ -31,21 +30,6 @@ pytestmark = [
         not SPOTLIGHT.exists(), reason="Spotlight is not installed: run `npm ci` at the repo root"
     ),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(ready: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not ready():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not ready within {DEADLINE}s")
-        time.sleep(0.05)
 
 
 def answers(url: str) -> bool:
@@ -77,7 +61,9 @@ def sidecar() -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: answers(f"http://127.0.0.1:{port}/health"), "spotlight server")
+        wait_until(
+            lambda: answers(f"http://127.0.0.1:{port}/health"), "spotlight server", DEADLINE
+        )
         yield port
     finally:
         stop(server)
@@ -137,7 +123,7 @@ def test_an_error_from_booty_shows_up_in_spotlight_tail(
         env["SENTRY_SPOTLIGHT"] = f"http://127.0.0.1:{sidecar}/stream"
     process, url = booty(env)
     try:
-        wait_until(lambda: answers(f"{url}/health"), "booty")
+        wait_until(lambda: answers(f"{url}/health"), "booty", DEADLINE)
         response = httpx.get(f"{url}/internal/sentry-test", timeout=10)
     finally:
         stop(process)

@@ -7,7 +7,6 @@ import gzip
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,8 @@ import httpx
 import pytest
 from sentry_sdk.envelope import Envelope
 
-from tests.conftest import items_of
+from tests.support.sentry import items_of
+from tests.support.wait import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0
@@ -47,13 +47,6 @@ def require(module: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def server_command(server: str, target: str, port: int, root_path: str) -> list[str]:

@@ -21,19 +21,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import EnvelopeServer
 from tests.deploy.support import REPO, UNIT, deploy, head_sha, release_env, write_script
+from tests.support import EnvelopeServer, free_port
 
 pytestmark = pytest.mark.nspawn
 
 TOKEN = "internal-token-for-the-e2e-test"
 HOMES = ("/root", "/home", "/run/user")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def skip_unless_possible() -> None:

@@ -1,0 +1,149 @@
+"""Contract tests for middleware/_sdk.py: what the layer relies on in sentry-sdk's internals.
+
+Each test pins one behaviour of one name, so an sdk upgrade that moves it fails here,
+by name, before anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sentry_sdk
+
+from middleware import _sdk
+from tests.conftest import FAKE_DSN, CapturingTransport, EnvelopeServer
+
+
+def _client(transport: CapturingTransport, **options: object) -> sentry_sdk.Client:
+    client = sentry_sdk.Client(FAKE_DSN, transport=transport, **options)  # type: ignore[arg-type]
+    sentry_sdk.get_global_scope().set_client(client)
+    return client
+
+
+def test_annotated_value_is_what_the_scrubber_substitutes() -> None:
+    value = _sdk.AnnotatedValue.substituted_because_contains_sensitive_data()
+    assert value.value == "[Filtered]"
+    assert value.metadata == {"rem": [["!config", "s"]]}
+
+
+def test_dsn_parses_and_rejects() -> None:
+    dsn = _sdk.Dsn("https://key@example.invalid/42")
+    assert (dsn.public_key, dsn.host, dsn.project_id) == ("key", "example.invalid", "42")
+    with pytest.raises(_sdk.BadDsn):
+        _sdk.Dsn("ftp://key@example.invalid/42")
+
+
+def test_base_client_is_the_type_of_get_client() -> None:
+    assert isinstance(sentry_sdk.get_client(), _sdk.BaseClient)
+
+
+def test_filter_headers_filters_auth_and_cookies_without_pii() -> None:
+    _client(CapturingTransport())
+    headers = {"authorization": "Bearer x", "cookie": "a=b", "accept": "*/*"}
+    assert _sdk.filter_headers(headers) == {
+        "authorization": "[Filtered]",
+        "cookie": "[Filtered]",
+        "accept": "*/*",
+    }
+
+
+def test_logging_handler_can_be_replaced_and_asked() -> None:
+    class Handler(_sdk.EventHandler):
+        pass
+
+    handler = Handler(level=logging.ERROR)
+    integration = _sdk.LoggingIntegration(level=None, event_level=logging.ERROR)
+    _sdk.set_logging_handler(integration, handler)
+    assert integration._handler is handler
+    mine = logging.LogRecord("app", logging.ERROR, __file__, 1, "x", None, None)
+    sdks = logging.LogRecord("sentry_sdk.errors", logging.ERROR, __file__, 1, "x", None, None)
+    assert _sdk.can_record(handler, mine)
+    assert not _sdk.can_record(handler, sdks)
+
+
+def test_event_from_exception_builds_an_unhandled_event() -> None:
+    error = KeyError("x")
+    try:
+        raise error
+    except KeyError as exc:
+        event, hint = _sdk.event_from_exception(
+            exc,
+            client_options={
+                "include_local_variables": True,
+                "include_source_context": False,
+                "max_value_length": 1024,
+                "custom_repr": None,
+            },
+            mechanism={"type": "test", "handled": False},
+        )
+    (value,) = event["exception"]["values"]
+    assert value["type"] == "KeyError"
+    assert value["mechanism"] == {"type": "test", "handled": False}
+    assert value["stacktrace"]["frames"][-1]["function"] == (
+        "test_event_from_exception_builds_an_unhandled_event"
+    )
+    assert hint["exc_info"][1] is error
+
+
+def test_strip_string_and_safe_repr() -> None:
+    stripped = _sdk.strip_string("x" * 20, max_length=10)
+    assert isinstance(stripped, _sdk.AnnotatedValue)
+    assert stripped.value == "xxxxxxx..."
+    assert _sdk.safe_repr(object()).startswith("<object object at")
+
+
+def test_set_in_app_in_frames_marks_included_modules() -> None:
+    frames: list[dict[str, object]] = [
+        {"module": "booty.main", "abs_path": "/x/booty/main.py"},
+        {"module": "other"},
+    ]
+    _sdk.set_in_app_in_frames(frames, [], ["booty"], None)
+    assert frames[0]["in_app"] is True
+    assert frames[1].get("in_app") is not True
+
+
+def test_capture_internal_exceptions_swallows_and_reports(
+    internal_exceptions: list[BaseException],
+) -> None:
+    with _sdk.capture_internal_exceptions():
+        raise RuntimeError("inside the sdk's guard")
+    assert [str(e) for e in internal_exceptions] == ["inside the sdk's guard"]
+    internal_exceptions.clear()
+
+
+def test_has_tracing_enabled_reads_the_rate() -> None:
+    assert not _sdk.has_tracing_enabled({"traces_sample_rate": None, "traces_sampler": None})
+    assert _sdk.has_tracing_enabled({"traces_sample_rate": 0.5, "traces_sampler": None})
+
+
+def test_record_lost_event_reaches_the_client_report(envelope_server: EnvelopeServer) -> None:
+    client = sentry_sdk.Client(envelope_server.dsn, send_client_reports=True)
+    try:
+        _sdk.record_lost_event(client, "backpressure", "error")
+        client.flush(timeout=5)
+        envelope_server.wait_for(lambda: bool(envelope_server.items("client_report")))
+    finally:
+        client.close(timeout=0)
+    (report,) = envelope_server.items("client_report")
+    assert report["discarded_events"] == [
+        {"reason": "backpressure", "category": "error", "quantity": 1}
+    ]
+
+
+def test_start_trace_continues_or_starts_and_reports_parent_sampling() -> None:
+    trace_id = "771a43a4192642f0b136d5159a501700"
+    with sentry_sdk.isolation_scope() as scope:
+        _sdk.start_trace(scope, {"sentry-trace": f"{trace_id}-1234567890abcdef-0"})
+        assert scope.get_active_propagation_context().trace_id == trace_id
+        assert _sdk.parent_sampled(scope) is False
+    with sentry_sdk.isolation_scope() as scope:
+        _sdk.start_trace(scope, None)
+        assert scope.get_active_propagation_context().trace_id != trace_id
+        assert _sdk.parent_sampled(scope) is None
+
+
+def test_transaction_and_span_types() -> None:
+    transaction = _sdk.Transaction(name="t", source=_sdk.TransactionSource.ROUTE)
+    assert transaction.source == "route"
+    assert issubclass(_sdk.Transaction, _sdk.Span)

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from middleware import SentryLifespan, get_request_id, instrument
 from tests.asgi import running
-from tests.conftest import CapturingTransport
+from tests.support.sentry import CapturingTransport
 
 
 def app_with_routes(transport: CapturingTransport, **options: Any) -> FastAPI:

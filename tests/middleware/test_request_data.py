@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from middleware import RequestContextMiddleware, SentryLifespan, instrument
 from middleware.request_data import BodySize
 from tests.asgi import running
-from tests.conftest import CapturingTransport
+from tests.support.sentry import CapturingTransport
 
 
 async def boom(request: Request) -> PlainTextResponse:

@@ -13,7 +13,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from middleware.capture import capture_unhandled
 from middleware.context import is_valid_request_id
-from middleware.request_context import RequestContextMiddleware, _is_async, _new_request_id
+from middleware.errors import is_async
+from middleware.request_context import RequestContextMiddleware, _new_request_id
 from middleware.request_data import BodySize
 from middleware.tracing import DEFAULT_METHODS, TransactionStyle
 
@@ -38,7 +39,7 @@ class _Capturing:
     def __init__(self, inner: Handler, codes: frozenset[int]) -> None:
         self.inner = inner
         self.codes = codes
-        self.inner_is_async = _is_async(inner)
+        self.inner_is_async = is_async(inner)
 
     async def __call__(self, request: Request, exc: Exception) -> Any:
         if isinstance(exc, HTTPException) and exc.status_code in self.codes:

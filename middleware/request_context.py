@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from collections.abc import Callable, Collection
 
 import sentry_sdk
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from middleware._sdk import Transaction, TransactionSource, start_trace
 from middleware.capture import capture_unhandled, flush_deferred_logs
 from middleware.context import RequestState, _current, is_valid_request_id
+from middleware.errors import ExceptionHandlers, app_response, error_response
 from middleware.request_data import (
     BodyCopy,
     BodySize,
@@ -33,8 +28,6 @@ logger = logging.getLogger("middleware.request")
 
 MECHANISM = "asgi.request_context"
 _TRACE_HEADERS = frozenset({b"sentry-trace", b"baggage"})
-
-ExceptionHandlers = Mapping[Any, Callable[..., Any]]
 
 
 def _new_request_id() -> str:
@@ -192,34 +185,15 @@ class RequestContextMiddleware:
             event_id = capture_unhandled(error, MECHANISM)
             if response_started or scope["type"] != "http":
                 raise
-            response = await self._app_response(scope, error)
+            response = await app_response(self.exception_handlers, scope, error)
             if response is None:
-                await _error_response(state.request_id, event_id)(scope, receive, send_wrapper)
+                await error_response(state.request_id, event_id)(scope, receive, send_wrapper)
                 raise
             # The app's handler answered: the error is handled, and re-raising would
             # make Starlette's ServerErrorMiddleware call that handler a second time.
             await response(scope, receive, send_wrapper)
         finally:
             flush_deferred_logs(state, exc)
-
-    async def _app_response(self, scope: Scope, exc: Exception) -> Response | None:
-        """The app's own Exception/500 handler's response, built inside this request."""
-        handler = None
-        for key, value in (self.exception_handlers or {}).items():
-            if key in (500, Exception):  # the same choice as Starlette.build_middleware_stack
-                handler = value
-        if handler is None:
-            return None
-        request = Request(scope)
-        try:
-            if _is_async(handler):
-                response = await handler(request, exc)
-            else:
-                response = await run_in_threadpool(handler, request, exc)
-        except Exception:
-            logger.exception("the app's exception handler failed")
-            return None
-        return response if isinstance(response, Response) else None
 
     def _read_headers(self, scope: Scope) -> tuple[str, bool, dict[str, str]]:
         """The request ID (and whether a bad one was replaced) and any trace headers."""
@@ -236,18 +210,3 @@ class RequestContextMiddleware:
         if self.validator(candidate):
             return candidate, False, trace_headers
         return self.generator(), True, trace_headers
-
-
-def _is_async(handler: Callable[..., Any]) -> bool:
-    while isinstance(handler, functools.partial):
-        handler = handler.func
-    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-        getattr(handler, "__call__", None)  # noqa: B004 - an object with async __call__
-    )
-
-
-def _error_response(request_id: str, event_id: str | None) -> JSONResponse:
-    payload: dict[str, str] = {"detail": "Internal Server Error", "request_id": request_id}
-    if event_id is not None:
-        payload["event_id"] = event_id
-    return JSONResponse(payload, status_code=500)

@@ -128,7 +128,9 @@ class Served:
     target: str
     log: Path
     root_path: str = ""
-    delay: float = 0.02
+    # 50 ms an envelope: the plain run's 52 events take 2.6 s to send, so some are
+    # still queued at SIGTERM unless serving the requests took longer than that.
+    delay: float = 0.05
     port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:

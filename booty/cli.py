@@ -57,7 +57,15 @@ def serve(host: str, port: int) -> int:
         return _refuse(exc)
     import uvicorn
 
-    uvicorn.run("booty.main:app", host=host, port=port, proxy_headers=False)
+    from booty.logs import uvicorn_log_config
+
+    uvicorn.run(
+        "booty.main:app",
+        host=host,
+        port=port,
+        proxy_headers=False,
+        log_config=uvicorn_log_config(),
+    )
     return EX_OK
 
 

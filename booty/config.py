@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,11 +17,28 @@ SECRET_ENV = ("GITHUB_TOKEN", "LLM_API_KEY", "GITHUB_WEBHOOK_SECRET", "BOOTY_INT
 
 
 def _http_url(value: str | None) -> str | None:
+    """A base URL that paths are appended to, and that check-config may print.
+
+    Credentials belong in GITHUB_TOKEN / LLM_API_KEY: a user:password or a query
+    string (`?key=...`) would be printed and logged. The message never holds the value.
+    """
     if value is None:
         return None
     value = value.strip().rstrip("/")
-    if not value.startswith(("http://", "https://")) or "@" in value.split("/")[2]:
-        raise ValueError("must be an http(s) URL without credentials")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError("must be an http(s) URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL")
+    if "@" in parts.netloc:
+        raise ValueError("must not contain credentials (user:password@)")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(
+            "must not contain a query string or a fragment: "
+            "credentials go in GITHUB_TOKEN or LLM_API_KEY"
+        )
     return value
 
 

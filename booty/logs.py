@@ -6,9 +6,10 @@ warnings (and the "Sentry disabled" line) would never reach the operator.
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from middleware import RequestIdFilter
 
@@ -41,3 +42,14 @@ def configure_logging() -> None:
         named = logging.getLogger(name)
         if named.level == logging.NOTSET:
             named.setLevel(logging.INFO)
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's own logging, with the request id at the end of each access line."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["access"]["fmt"] += " [request_id=%(request_id)s]"
+    config.setdefault("filters", {})["request_id"] = {"()": RequestIdFilter}
+    config["handlers"]["access"]["filters"] = ["request_id"]
+    return config

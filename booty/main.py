@@ -52,6 +52,7 @@ def _internal_allowed(request: Request) -> bool:
 def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
     """Build Booty. `sentry_transport` replaces the sdk's HTTP transport (tests)."""
     configure_logging()
+    production = is_production(os.environ.get("SENTRY_ENVIRONMENT"))
     app = FastAPI(
         title="Booty",
         lifespan=SentryLifespan(
@@ -61,6 +62,12 @@ def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
             # In-app frames wherever the service starts, not only from its checkout.
             in_app_include=("booty",),
         ),
+        # In production the API's map is not published.
+        docs_url=None if production else "/docs",
+        redoc_url=None if production else "/redoc",
+        openapi_url=None if production else "/openapi.json",
+        # A redirect from /internal/x/ to /internal/x would reveal that the route exists.
+        redirect_slashes=False,
     )
     instrument(app)
     app.include_router(webhooks_router)

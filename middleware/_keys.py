@@ -43,8 +43,8 @@ _EXACT_KEYS = frozenset(
     {normalize_key(k) for k in DEFAULT_DENYLIST}
     | {"otp", "two_factor", "sid", "sig", "pwd", "connect.sid"}
 )
-# Client IPs, which only send_default_pii lets through: the sdk's list and the
-# headers proxies and CDNs put them in.
+# Client IPs and email addresses, which only send_default_pii lets through: the
+# sdk's list, the headers proxies and CDNs put addresses in, and the email headers.
 PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST) | {
     "forwarded",
     "x_client_ip",
@@ -52,6 +52,16 @@ PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST) | {
     "cf_connecting_ip",
     "true_client_ip",
     "fastly_client_ip",
+    "x_original_forwarded_for",
+    "fly_client_ip",
+    "x_envoy_external_address",
+    "x_forwarded",
+    "forwarded_for",
+    "x_appengine_user_ip",
+    "x_azure_clientip",
+    "x_azure_socketip",
+    "cf_connecting_ipv6",
+    "x_user_email",
 }
 
 

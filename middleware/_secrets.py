@@ -7,7 +7,9 @@ import binascii
 import re
 from collections.abc import Iterable
 
+from middleware._forms import OwnSecrets
 from middleware._keys import FILTERED, secret_pairs
+from middleware._pii import email_addresses
 
 # Each pattern starts only where its run of characters starts (a lookbehind), and no
 # two quantifiers can trade characters, so a scan is linear in the text. A pattern
@@ -17,9 +19,8 @@ _PEM = re.compile(
 )
 _BEARER = re.compile(r"(?<![A-Za-z0-9])(?i:bearer)\s+[A-Za-z0-9._~+/=-]+")
 _BASIC = re.compile(r"(?<![A-Za-z0-9])(?i:basic)\s+([A-Za-z0-9+/]{4,}={0,2})")
-_GITHUB = re.compile(
-    r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"
-)
+# GitHub's prefixes are distinctive enough to be read even when glued to other text.
+_GITHUB = re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")
 _SK = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}")
 _JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _AWS = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])")
@@ -93,19 +94,21 @@ MIN_SECRET_IN_TEXT = 6
 
 
 class TextScrubber:
-    """Replaces secret-shaped substrings, and the process's own secrets, with [Filtered]."""
+    """Replaces secret-shaped substrings, and the process's own secrets, with [Filtered].
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self.secrets = frozenset(s for s in secrets if s)
-        self._inline = sorted(
-            (s for s in self.secrets if len(s) >= MIN_SECRET_IN_TEXT), key=len, reverse=True
-        )
+    The process's secrets are matched as they are and encoded (see OwnSecrets).
+    `hide_pii` also filters email addresses.
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), *, hide_pii: bool = False) -> None:
+        self.own = OwnSecrets(secrets, min_length=MIN_SECRET_IN_TEXT)
+        self.secrets = self.own.secrets
+        self.hide_pii = hide_pii
 
     def __call__(self, text: str) -> str:
         if text in self.secrets:
             return FILTERED
-        for secret in self._inline:
-            text = text.replace(secret, FILTERED)
+        text = self.own(text)
         if "PRIVATE KEY-----" in text:
             text = _PEM.sub(FILTERED, text)
         if "=" in text or ":" in text or "'," in text or '",' in text:
@@ -125,6 +128,8 @@ class TextScrubber:
             text = _AWS.sub(FILTERED, text)
         if "://" in text and "@" in text:
             text = _URL.sub(_userinfo, text)
+        if self.hide_pii:
+            text = email_addresses(text)
         if _MAY_BE_NUMBER(text):
             text = _NUMBER.sub(_number, text)
         return text

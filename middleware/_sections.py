@@ -16,7 +16,7 @@ COOKIES = frozenset({"cookie", "set_cookie", "cookies"})
 
 
 def _request(walker: Walker, request: Any) -> Any:
-    out = walker.fields(
+    out = walker.walk_fields(
         request,
         {
             "headers": _headers,
@@ -28,6 +28,9 @@ def _request(walker: Walker, request: Any) -> Any:
     )
     if walker.hide_pii and isinstance(out, dict):
         out.pop("cookies", None)
+        # The client's address, which Sentry's server drops with IP scrubbing on.
+        if isinstance(out.get("env"), dict):
+            out["env"].pop("REMOTE_ADDR", None)
     return out
 
 
@@ -71,7 +74,7 @@ def _cookies(walker: Walker, cookies: Any) -> Any:
 
 
 def _query(walker: Walker, query: Any) -> Any:
-    """Every key kept; a value filtered whole when its key or its content is secret."""
+    """Keys and values read decoded; either is filtered whole when it holds a secret."""
     if not isinstance(query, str):
         return walker.strict(query)
     parts = []
@@ -79,13 +82,22 @@ def _query(walker: Walker, query: Any) -> Any:
         key, eq, value = part.partition("=")
         if not eq:
             key, value = "", part
-        plain = unquote_plus(value)
-        secret = walker.secret_key(unquote_plus(key)) or walker.string(plain, True) != plain
-        if secret and value:
-            parts.append(f"{key}{eq}{FILTERED}")
-        else:
-            parts.append(part)
-    return "&".join(parts)
+        name, plain = unquote_plus(key), unquote_plus(value)
+        if _scrubbed(walker, key, False) or _scrubbed(walker, name, False):
+            key = FILTERED
+        if value and (
+            walker.secret_key(name)
+            or _scrubbed(walker, value, True)
+            or _scrubbed(walker, plain, True)
+        ):
+            value = FILTERED
+        parts.append(f"{key}{eq}{value}" if key or eq else value)
+    # A secret that holds "=" or "&" straddles a key and a value: read the whole.
+    return walker.string("&".join(parts), strict=False)
+
+
+def _scrubbed(walker: Walker, text: str, strict: bool) -> bool:
+    return walker.string(text, strict=strict) != text
 
 
 def _user(walker: Walker, user: Any) -> Any:
@@ -117,7 +129,7 @@ def _contexts(walker: Walker, contexts: Any) -> Any:
 
 
 def _logentry(walker: Walker, entry: Any) -> Any:
-    out = walker.fields(entry, {"params": Walker.strict})
+    out = walker.walk_fields(entry, {"params": Walker.strict})
     formatted, params = _get(entry, "formatted"), _get(entry, "params")
     if not isinstance(formatted, str) or not isinstance(params, list):
         return out

@@ -7,15 +7,16 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from middleware._budget import MAX_TEXT, cut, spend
+from middleware._budget import CUT_MARGIN, MAX_TEXT, cut, spend
 from middleware._keys import FILTERED, SPAN_COUNTS, is_secret_key
+from middleware._pii import ip_addresses
 from middleware._sdk import safe_repr
 from middleware._secrets import TextScrubber, luhn, server_would_filter
 
 # Deeper data is replaced, not walked: Sentry keeps far less, and the walk stays bounded.
 MAX_DEPTH = 32
 # Events repeat most of their strings (module names, paths, source lines, scope
-# keys), so results for short ones are kept: a scan costs 10-30 µs, a lookup 0.1 µs.
+# keys), so results for short ones are kept: a lookup is far cheaper than a scan.
 CACHED_TEXT = 256
 CACHE_SIZE = 8192
 
@@ -39,10 +40,11 @@ class Walker:
     """
 
     def __init__(self, secrets: Iterable[str], *, hide_pii: bool) -> None:
-        self.text = TextScrubber(secrets)
+        self.text = TextScrubber(secrets, hide_pii=hide_pii)
         self.hide_pii = hide_pii
-        # Indexed by `strict`: results for loose ([0]) and strict ([1]) scans.
-        self._caches: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        # Results of scans, by the text scanned.
+        self._loose: dict[str, str] = {}
+        self._strict: dict[str, str] = {}
         self._keys: dict[str, bool] = {}
 
     def secret_key(self, key: object) -> bool:
@@ -56,90 +58,103 @@ class Walker:
         return found
 
     def strict(self, value: Any) -> Any:
-        return self.walk(value, True, 0, set())
+        return self.walk(value, strict=True)
 
     def loose(self, value: Any) -> Any:
-        return self.walk(value, False, 0, set())
+        return self.walk(value, strict=False)
 
-    def string(self, text: str, strict: bool) -> str:
-        cache = self._caches[strict]
+    def string(self, text: str, *, strict: bool) -> str:
+        cache = self._strict if strict else self._loose
         found = cache.get(text)
         if found is not None:
             return found
-        if len(text) > MAX_TEXT:
-            text = cut(text)
+        size = len(text)
+        if size > MAX_TEXT:
+            text = text[: MAX_TEXT + CUT_MARGIN]
         if not spend(chars=len(text)):
             return FILTERED
-        found = self._scan(text, strict)
+        # Scanned before the cut, so that the cut can keep no prefix of a secret.
+        found = self._scan(text, strict=strict)
+        if size > MAX_TEXT:
+            return cut(found, whole=size == len(text))
         if len(text) <= CACHED_TEXT:
             if len(cache) >= CACHE_SIZE:
                 cache.clear()
             cache[text] = found
         return found
 
-    def _scan(self, text: str, strict: bool) -> str:
+    def _scan(self, text: str, *, strict: bool) -> str:
         if strict and server_would_filter(text):
             return FILTERED
-        return self.text(text)
+        text = self.text(text)
+        # Sentry's server, with IP scrubbing on, replaces addresses in databags.
+        return ip_addresses(text) if strict and self.hide_pii else text
 
-    def walk(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
+    def walk(
+        self, value: Any, *, strict: bool, depth: int = 0, seen: set[int] | None = None
+    ) -> Any:
         if type(value) is str:
-            return self.string(value, strict)
+            return self.string(value, strict=strict)
         if value is None or isinstance(value, (bool, float, datetime.datetime)):
             return value
         if isinstance(value, int):
             digits = str(abs(value))
             return FILTERED if 13 <= len(digits) <= 19 and luhn(digits) else value
         if isinstance(value, (dict, list, tuple)):
+            seen = set() if seen is None else seen
             if depth >= MAX_DEPTH or id(value) in seen or not spend(items=len(value)):
                 return FILTERED
             seen.add(id(value))
             try:
-                return self._container(value, strict, depth + 1, seen)
+                return self._container(value, strict=strict, depth=depth + 1, seen=seen)
             finally:
                 seen.discard(id(value))
         if isinstance(value, str):
             # A str enum (the sdk's TransactionSource) stays itself unless scrubbed.
             text = value[:]
-            scrubbed = self.string(text, strict)
+            scrubbed = self.string(text, strict=strict)
             return value if scrubbed == text else scrubbed
         if isinstance(value, bytes):
-            return self.string(value.decode("utf-8", "replace"), strict)
-        return self.string(safe_repr(value), strict)
+            return self.string(value.decode("utf-8", "replace"), strict=strict)
+        return self.string(safe_repr(value), strict=strict)
 
-    def _container(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
+    def _container(self, value: Any, *, strict: bool, depth: int, seen: set[int]) -> Any:
         if isinstance(value, dict):
-            return self._dict(value, strict, depth, seen)
+            return self._dict(value, strict=strict, depth=depth, seen=seen)
         if value and all(_is_pair(item) for item in value):
             # A list of (name, value) pairs (headers, query, cookies): Sentry reads the
             # names as keys, as we do.
             return [
-                [self.string(k, False), self._entry(k, v, strict, depth, seen)] for k, v in value
+                [
+                    self.string(k, strict=False),
+                    self._entry(k, v, strict=strict, depth=depth, seen=seen),
+                ]
+                for k, v in value
             ]
         if len(value) == 2 and _is_pair(value) and _NAME.fullmatch(value[0]):
             # A lone pair: Sentry reads the name as a value, we read it as a key as well.
             name, item = value
             return [
-                self.walk(name, strict, depth, seen),
-                self._entry(name, item, strict, depth, seen),
+                self.walk(name, strict=strict, depth=depth, seen=seen),
+                self._entry(name, item, strict=strict, depth=depth, seen=seen),
             ]
-        values = self._caches[strict]
+        values = self._strict if strict else self._loose
         return [
-            values.get(v) or self.string(v, strict)
+            values.get(v) or self.string(v, strict=strict)
             if type(v) is str
-            else self.walk(v, strict, depth, seen)
+            else self.walk(v, strict=strict, depth=depth, seen=seen)
             for v in value
         ]
 
-    def _dict(self, value: dict[Any, Any], strict: bool, depth: int, seen: set[int]) -> Any:
+    def _dict(self, value: dict[Any, Any], *, strict: bool, depth: int, seen: set[int]) -> Any:
         # The hot loop of the walk: cache lookups inlined, no call for a known string.
-        names, values, keys = self._caches[False], self._caches[strict], self._keys
+        names, values, keys = self._loose, (self._strict if strict else self._loose), self._keys
         out = {}
         for key, item in value.items():
             if type(key) is str:
                 name = names.get(key)
                 if name is None:
-                    name = self.string(key, False)
+                    name = self.string(key, strict=False)
                 secret = keys.get(key)
                 if secret is None:
                     secret = self.secret_key(key)
@@ -151,11 +166,11 @@ class Walker:
             kind = type(item)
             if kind is str:
                 found = values.get(item)
-                out[name] = self.string(item, strict) if found is None else found
+                out[name] = self.string(item, strict=strict) if found is None else found
             elif (kind is int and -_CARD_MIN < item < _CARD_MIN) or item is None or kind is bool:
                 out[name] = item
             else:
-                out[name] = self.walk(item, strict, depth, seen)
+                out[name] = self.walk(item, strict=strict, depth=depth, seen=seen)
         return out
 
     def span_data(self, data: Any) -> Any:
@@ -170,14 +185,14 @@ class Walker:
         }
 
     def strict_entry(self, key: Any, value: Any) -> Any:
-        return self._entry(key, value, True, 1, set())
+        return self._entry(key, value, strict=True, depth=1, seen=set())
 
-    def _entry(self, key: Any, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
+    def _entry(self, key: Any, value: Any, *, strict: bool, depth: int, seen: set[int]) -> Any:
         if value is not None and value is not True and value is not False and self.secret_key(key):
             return FILTERED
-        return self.walk(value, strict, depth, seen)
+        return self.walk(value, strict=strict, depth=depth, seen=seen)
 
-    def fields(self, value: Any, sections: dict[str, Section]) -> Any:
+    def walk_fields(self, value: Any, sections: dict[str, Section]) -> Any:
         """A dict whose listed fields have their own treatment; the rest is loose."""
         if not isinstance(value, dict):
             return self.loose(value)
@@ -189,21 +204,23 @@ class Walker:
             elif item is not None and self.secret_key(key):
                 out[key] = FILTERED
             elif type(item) is str:
-                out[key] = self._caches[False].get(item) or self.string(item, False)
+                out[key] = self._loose.get(item) or self.string(item, strict=False)
             else:
                 out[key] = self.loose(item)
         return out
 
-    def each(self, value: Any, section: Section) -> Any:
+    def walk_each(self, value: Any, section: Section) -> Any:
         """A list, or Sentry's {"values": [...]}, of items of one kind."""
         if isinstance(value, list):
             return [section(self, item) for item in value]
-        return self.fields(value, {"values": lambda w, v: w.each(v, section)})
+        return self.walk_fields(value, {"values": lambda w, v: w.walk_each(v, section)})
 
 
 def fields(sections: dict[str, Section]) -> Section:
-    return lambda walker, value: walker.fields(value, sections)
+    """The section of a dict whose listed fields have their own treatment."""
+    return lambda walker, value: walker.walk_fields(value, sections)
 
 
 def each(section: Section) -> Section:
-    return lambda walker, value: walker.each(value, section)
+    """The section of a list of items of one kind."""
+    return lambda walker, value: walker.walk_each(value, section)

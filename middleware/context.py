@@ -18,6 +18,8 @@ _TAG_VALUE_MAX = 200
 @dataclass(eq=False)
 class RequestState:
     request_id: str
+    # Set inside a job; request_id is then the queuing request's id, or the job's own.
+    job_id: str | None = None
     # Error log records held back until the request ends (see capture.py);
     # None once it has ended, so that a task outliving it logs straight through.
     deferred_logs: list[logging.LogRecord] | None = field(default_factory=list)

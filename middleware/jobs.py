@@ -101,7 +101,7 @@ def job_scope(
     hold content that must not leave the process (user text, LLM prompts).
     """
     job = JobScope(job_id, kind, mechanism)
-    state = RequestState(request_id or job_id)
+    state = RequestState(request_id or job_id, job_id=job_id)
     with ExitStack() as stack:
         stack.callback(_current.reset, _current.set(state))
         scope = stack.enter_context(sentry_sdk.isolation_scope())

@@ -15,9 +15,11 @@ import sentry_sdk
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
 
-from middleware import storm
+from middleware import log_scrubbing, storm
 from middleware._sdk import BaseClient
+from middleware._secrets import TextScrubber
 from middleware.capture import capture_unhandled, logging_integration
+from middleware.logs import log_options
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 
@@ -84,6 +86,7 @@ def init_sentry(
         # A trace is continued only from our own organisation: a foreign baggage
         # must not decide our sampling nor put its key and release on our traces.
         "strict_trace_continuation": True,
+        **log_options(enabled=settings.enable_logs, scrubber=scrubber, release=settings.release),
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:
         options["profiles_sample_rate"] = settings.profiles_sample_rate
@@ -189,6 +192,14 @@ def init_from_environment(
     """
     config = load_sentry_config()
     _log_config(config)
+    secret_env = tuple(secret_env)
+    # As SentryLifespan does, for the life of the process: log lines are scrubbed
+    # like events, with Sentry on or off.
+    hide_pii = not config.settings.send_default_pii
+    log_scrubbing.install(
+        TextScrubber(secret_values(secret_env, config.settings.dsn_value), hide_pii=hide_pii),
+        hide_clients=hide_pii,
+    )
     if config.mode != "enabled":
         return False
     _acquire(config, secret_env, transport, in_app_include, traces_sampler)
@@ -224,6 +235,14 @@ class SentryLifespan:
     async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
         config = load_sentry_config()
         _log_config(config)
+        # Logs are scrubbed like events, with Sentry on or off.
+        hide_pii = not config.settings.send_default_pii
+        unscrub_logs = log_scrubbing.install(
+            TextScrubber(
+                secret_values(self.secret_env, config.settings.dsn_value), hide_pii=hide_pii
+            ),
+            hide_clients=hide_pii,
+        )
         enabled = config.mode == "enabled"
         if enabled:
             _acquire(
@@ -248,3 +267,4 @@ class SentryLifespan:
         finally:
             if enabled:
                 await _release(config.settings.shutdown_timeout)
+            unscrub_logs()

@@ -56,25 +56,30 @@ class _KeyScrubber(EventScrubber):
         super().scrub_user(event)
 
 
-class Scrubber(Walker):
+class Scrubber:
     """`send_default_pii` keeps user IPs and cookie names; secrets go either way."""
 
     def __init__(self, *, secrets: Iterable[str] = (), send_default_pii: bool = False) -> None:
         self.secrets = tuple(s for s in secrets if s)
         self.send_default_pii = send_default_pii
-        super().__init__(self.secrets, hide_pii=not send_default_pii)
+        self.walker = Walker(self.secrets, hide_pii=not send_default_pii)
         self.event_scrubber: EventScrubber = _KeyScrubber(send_default_pii=send_default_pii)
 
     def scrub_event(self, event: Event) -> Event:
         """A scrubbed copy of an event (serialised, or any JSON-like dict)."""
+        walker = self.walker
         with event_budget():
             scrubbed = {
                 name: value
                 if name in _UNTOUCHED
-                else SECTIONS.get(name, Walker.loose)(self, value)
+                else SECTIONS.get(name, Walker.loose)(walker, value)
                 for name, value in cast(dict[str, Any], event).items()
             }
         return cast(Event, scrubbed)
+
+    def scrub_text(self, text: str) -> str:
+        """A message or a log line, scrubbed like the messages of events."""
+        return self.walker.text(text)
 
     def before_send(self, event: Event, hint: Hint) -> Event | None:
         return self.scrub_event(event)
@@ -84,4 +89,4 @@ class Scrubber(Walker):
 
     def before_breadcrumb(self, crumb: Breadcrumb, hint: BreadcrumbHint) -> Breadcrumb | None:
         with event_budget():
-            return cast(Breadcrumb, breadcrumb(self, crumb))
+            return cast(Breadcrumb, breadcrumb(self.walker, crumb))

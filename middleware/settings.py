@@ -60,7 +60,8 @@ class SentrySettings(BaseSettings):
     profiles_sample_rate: Rate = 0.0
     send_default_pii: bool = False
     shutdown_timeout: Seconds = 2.0
-    spotlight: bool | str | None = None
+    # False, not None: with None the sdk reads SENTRY_SPOTLIGHT itself, unvalidated.
+    spotlight: bool | str = False
     # Events per fingerprint per window before the storm guard stops building them; 0 = off.
     storm_limit: Annotated[int, Field(ge=0)] = 10
     # Longer than a day would suppress a repeating error for good.
@@ -68,6 +69,10 @@ class SentrySettings(BaseSettings):
     # Packages whose frames are in-app wherever the process starts (comma-separated);
     # without it the sdk marks frames under the working directory, which moves.
     in_app_include: str | None = None
+    # Beyond errors (middleware/crons.py, middleware/logs.py): the worker's cron
+    # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
+    worker_monitor: str | None = None
+    enable_logs: bool = False
 
     @field_validator("dsn")
     @classmethod
@@ -119,8 +124,10 @@ class SentrySettings(BaseSettings):
 
     @field_validator("spotlight", mode="before")
     @classmethod
-    def _check_spotlight(cls, value: Any) -> bool | str | None:
-        if value is None or isinstance(value, bool):
+    def _check_spotlight(cls, value: Any) -> bool | str:
+        if value is None:
+            return False
+        if isinstance(value, bool):
             return value
         text = str(value).strip()
         if text.lower() in {"1", "true", "yes", "on"}:
@@ -131,9 +138,27 @@ class SentrySettings(BaseSettings):
             return text
         raise ValueError("must be true/false or an http(s) URL of the Spotlight sidecar")
 
+    @field_validator("worker_monitor")
+    @classmethod
+    def _check_worker_monitor(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        if value != "off" and not is_monitor_slug(value):
+            raise ValueError("must be 'off' or a monitor slug: 1 to 50 of a-z, 0-9, '-' and '_'")
+        return value
+
     @property
     def dsn_value(self) -> str | None:
         return None if self.dsn is None else self.dsn.get_secret_value()
+
+
+_MONITOR_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
+
+
+def is_monitor_slug(value: str) -> bool:
+    """Sentry keeps a monitor slug only as 1-50 lowercase letters, digits, '-', '_'."""
+    return _MONITOR_SLUG.fullmatch(value) is not None
 
 
 def parse_dsn(value: str) -> Dsn:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import io
 import logging
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from starlette.routing import Route
 import middleware
 import middleware.lifespan
 from middleware import ConfigError, SentryLifespan, instrument
+from middleware.log_scrubbing import ScrubbingFilter
 from tests.asgi import running
 from tests.conftest import CapturingTransport, EnvelopeServer
 
@@ -305,6 +307,31 @@ async def test_the_servers_own_error_loggers_make_no_second_event(
     assert capture.events == []
 
 
+def _scrubbing_filters() -> set[tuple[logging.Handler, logging.Filter]]:
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+    return {
+        (handler, f)
+        for logger in loggers
+        for handler in logger.handlers
+        for f in handler.filters
+        if isinstance(f, ScrubbingFilter)
+    }
+
+
+@pytest.fixture
+def lasting_log_scrubbing() -> Iterator[None]:
+    """init_from_environment scrubs log lines for the life of the process: undo it here."""
+    before = _scrubbing_filters()
+    yield
+    for handler, f in _scrubbing_filters() - before:
+        handler.removeFilter(f)
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_starts_sentry_without_a_lifespan(
     capture: CapturingTransport,
 ) -> None:
@@ -325,6 +352,7 @@ def test_init_from_environment_starts_sentry_without_a_lifespan(
     assert event["tags"]["request_id"] == "daphne-1"
 
 
+@pytest.mark.usefixtures("lasting_log_scrubbing")
 async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flushes(
     capture: CapturingTransport,
 ) -> None:
@@ -337,11 +365,13 @@ async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flus
     assert len(capture.events) == 1
 
 
+@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_without_a_dsn_is_off() -> None:
     assert middleware.init_from_environment() is False
     assert not sentry_sdk.get_client().is_active()
 
 
+@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_refuses_a_bad_production_config(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -402,3 +432,20 @@ async def test_without_in_app_include_frames_outside_the_cwd_are_not_in_app(
 
 async def boom(request: Request) -> JSONResponse:
     raise RuntimeError("boom")
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
+def test_init_from_environment_scrubs_log_lines_as_the_lifespan_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MY_API_TOKEN", "tok-0123456789abcdef-secret")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    log = logging.getLogger("tests.daphne")
+    log.addHandler(handler)
+    try:
+        middleware.init_from_environment(secret_env=["MY_API_TOKEN"])  # Sentry off: no DSN
+        log.warning("calling upstream with tok-0123456789abcdef-secret")
+    finally:
+        log.removeHandler(handler)
+    assert stream.getvalue() == "calling upstream with [Filtered]\n"

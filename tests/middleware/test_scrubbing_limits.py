@@ -140,7 +140,8 @@ def test_past_the_event_budget_strings_are_filtered_unread() -> None:
     kept = [blob for blob in sent if blob != FILTERED]
     assert len(sent) == len(blobs)
     assert 0 < len(kept) <= MAX_EVENT_TEXT // MAX_TEXT
-    assert all(blob.endswith("word...") for blob in kept)
+    assert all(blob.endswith("...") for blob in kept)
+    assert all(len(blob) == MAX_TEXT + 3 for blob in kept)
     assert scrubbed["message"] == "many"
 
 

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import pytest
 
+from middleware.lifespan import init_sentry
 from middleware.settings import (
     ConfigError,
     SentrySettings,
     load_sentry_config,
     redact_dsn,
 )
+from tests.support import CapturingTransport
 
 SECRET_DSN = "https://publickey1234@o1.ingest.example.com/77"
 LEGACY_DSN = "https://publickey1234:secretkey5678@o1.ingest.example.com/77"
@@ -250,3 +252,21 @@ def test_redact_dsn(dsn: str | None, shown: str) -> None:
 def test_in_app_include_is_a_list_of_package_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENTRY_IN_APP_INCLUDE", " booty , myapp.core,")
     assert load_sentry_config().settings.in_app_packages == ("booty", "myapp.core")
+
+
+@pytest.mark.parametrize("raw", [None, "sometimes"])
+def test_spotlight_unset_or_invalid_is_off_and_the_sdk_does_not_read_it(
+    monkeypatch: pytest.MonkeyPatch, raw: str | None
+) -> None:
+    # The sdk enables Spotlight by itself from the variable when the option is None.
+    if raw is not None:
+        monkeypatch.setenv("SENTRY_SPOTLIGHT", raw)
+    monkeypatch.setenv("SENTRY_DSN", "https://publickey0123456789abcdef@sentry.invalid/42")
+    config = load_sentry_config()
+    client = init_sentry(config, transport=CapturingTransport())
+    client.close(timeout=0)
+    monkeypatch.setenv("SENTRY_SPOTLIGHT", "true")
+    later = init_sentry(config, transport=CapturingTransport())
+    assert config.settings.spotlight is False
+    assert client.options["spotlight"] is False and client.spotlight is None
+    assert later.spotlight is None

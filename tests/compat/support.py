@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import importlib.util
 import os
@@ -158,6 +159,8 @@ class Served:
             env=env,
             stdout=self.output,
             stderr=subprocess.STDOUT,
+            # Its own process group: granian's workers are children of the server.
+            start_new_session=True,
         )
         self.base_url = f"http://127.0.0.1:{self.port}"
 
@@ -187,8 +190,9 @@ class Served:
         return self.log.read_text(errors="replace")[-3000:]
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        # Whatever the test did, no server or worker outlives it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
         self.output.close()
         self.envelopes.close()

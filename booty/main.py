@@ -45,7 +45,13 @@ def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
     production = is_production(os.environ.get("SENTRY_ENVIRONMENT"))
     app = FastAPI(
         title="Booty",
-        lifespan=SentryLifespan(_lifespan, secret_env=SECRET_ENV, transport=sentry_transport),
+        lifespan=SentryLifespan(
+            _lifespan,
+            secret_env=SECRET_ENV,
+            transport=sentry_transport,
+            # In-app frames wherever the service starts, not only from its checkout.
+            in_app_include=("booty",),
+        ),
         # In production the API's map is not published.
         docs_url=None if production else "/docs",
         redoc_url=None if production else "/redoc",

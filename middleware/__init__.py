@@ -1,10 +1,11 @@
 from importlib.metadata import version
 
+from middleware.capture import capture_error
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.crons import WorkerMonitor
 from middleware.instrument import capture_server_errors, instrument
 from middleware.jobs import JobScope, job_scope, span, trace_headers
-from middleware.lifespan import SentryLifespan, init_sentry
+from middleware.lifespan import SentryLifespan, init_from_environment, init_sentry
 from middleware.logfields import add_request_ids
 from middleware.request_context import RequestContextMiddleware
 from middleware.settings import (
@@ -33,8 +34,10 @@ __all__ = [
     "WorkerMonitor",
     "__version__",
     "add_request_ids",
+    "capture_error",
     "capture_server_errors",
     "get_request_id",
+    "init_from_environment",
     "init_sentry",
     "instrument",
     "is_production",

@@ -1,10 +1,10 @@
 """Exactly-once capture of unhandled exceptions.
 
-DedupeIntegration only drops a second event for the *same exception object*.
-`logger.error(str(e))` followed by `raise` still gives two events, so inside a
-request (or job) error log records are held back until it ends: a record about
-the exception that ended it is dropped (it stays a breadcrumb), any other is
-sent then, in the same scope.
+DedupeIntegration only drops a second event for the *same exception object*, and
+only in the context that captured it. Inside a request (or job) error log records
+are held back until it ends: a record carrying the exception that ended it
+(`logger.exception(...)` then `raise`) is dropped (it stays a breadcrumb), any
+other is sent then, in the same scope.
 """
 
 from __future__ import annotations
@@ -217,18 +217,36 @@ def _add_source_context(event: Event, max_length: int | None) -> None:
             frame["post_context"] = strip[at + 1 :]
 
 
-def _about(record: logging.LogRecord, exc: BaseException) -> bool:
-    if record.exc_info and record.exc_info[1] is exc:
-        return True
-    text = str(exc)
-    return bool(text) and text in record.getMessage()
+def capture_error(exc: BaseException, *, mechanism: str = "asgi.framework") -> str | None:
+    """Capture an error a framework turned into a response itself, once per request.
+
+    For Litestar's after_exception hook and Quart's got_request_exception signal:
+    the error never reaches RequestContextMiddleware. The framework's own log
+    record of the same exception object is then not sent a second time.
+    """
+    state = current_state()
+    if state is not None:
+        if any(seen is exc for seen in state.captured):
+            return None
+        state.captured.append(exc)
+    return capture_unhandled(exc, mechanism)
+
+
+def _about(record: logging.LogRecord, errors: list[BaseException]) -> bool:
+    # By identity only: a message that merely contains str(exc) ("... returned 503"
+    # before `raise KeyError(3)`) is another story and must still be sent.
+    if not record.exc_info:
+        return False
+    logged = record.exc_info[1]
+    return any(logged is error for error in errors)
 
 
 def flush_deferred_logs(state: RequestState, exc: BaseException | None) -> None:
-    """Send the held-back error records, minus those about `exc`."""
+    """Send the held-back error records, minus those carrying an error already sent."""
     records, state.deferred_logs = state.deferred_logs or [], None
+    errors = state.captured if exc is None else [*state.captured, exc]
     for record in records:
-        if exc is None or not _about(record, exc):
+        if not _about(record, errors):
             _HANDLER.send(record)
 
 

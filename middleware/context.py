@@ -23,6 +23,9 @@ class RequestState:
     # Error log records held back until the request ends (see capture.py);
     # None once it has ended, so that a task outliving it logs straight through.
     deferred_logs: list[logging.LogRecord] | None = field(default_factory=list)
+    # Errors a framework answered itself and capture_error() sent: the framework's
+    # own log record of each (same exception object) is not sent a second time.
+    captured: list[BaseException] = field(default_factory=list)
 
 
 _current: ContextVar[RequestState | None] = ContextVar("request_state", default=None)

@@ -19,7 +19,7 @@ from sentry_sdk.transport import Transport
 from middleware import log_scrubbing, storm
 from middleware._sdk import BaseClient
 from middleware._secrets import TextScrubber
-from middleware.capture import logging_integration, set_local_variables
+from middleware.capture import capture_unhandled, logging_integration, set_local_variables
 from middleware.logs import log_options
 from middleware.scrubbing import Scrubber
 from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
@@ -27,11 +27,20 @@ from middleware.settings import SentryConfig, load_sentry_config, parse_dsn
 logger = logging.getLogger("middleware.sentry")
 
 AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+TracesSampler = Callable[[dict[str, Any]], float | bool]
 
 # Envelopes waiting for the sdk's sending thread (its default is 100).
 TRANSPORT_QUEUE_SIZE = 1000
 
 DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
+STARTUP_MECHANISM = "asgi.lifespan.startup"
+
+SERVER_LOGGERS = (
+    "uvicorn.error",  # uvicorn: "Exception in ASGI application"
+    "hypercorn.error",  # hypercorn: "Error in ASGI Framework"
+    "_granian.utils",  # granian: "Application callable raised an exception"
+    "daphne.server",  # daphne: "Exception inside application"
+)
 
 
 def secret_values(secret_env: Iterable[str], dsn: str | None) -> list[str]:
@@ -48,6 +57,8 @@ def init_sentry(
     *,
     secret_env: Iterable[str] = (),
     transport: Transport | None = None,
+    in_app_include: Iterable[str] = (),
+    traces_sampler: TracesSampler | None = None,
 ) -> BaseClient:
     """Initialise the sdk from validated settings and return the client."""
     settings = config.settings
@@ -62,6 +73,8 @@ def init_sentry(
         "sample_rate": settings.sample_rate,
         # None, not 0.0: with a rate the sdk builds an unsampled transaction per request.
         "traces_sample_rate": settings.traces_sample_rate or None,
+        # Called with the request's ASGI scope as sampling_context["asgi_scope"].
+        "traces_sampler": traces_sampler,
         "shutdown_timeout": settings.shutdown_timeout,
         "spotlight": settings.spotlight,
         # Starlette/FastAPI integrations patch Starlette.__call__ and cost a transaction
@@ -81,6 +94,10 @@ def init_sentry(
         "transport_queue_size": TRANSPORT_QUEUE_SIZE,
         # The sdk's own events (logged errors) follow SENTRY_LOCAL_VARIABLES=none too.
         "include_local_variables": settings.local_variables != "none",
+        "in_app_include": sorted({*in_app_include, *settings.in_app_packages}),
+        # A trace is continued only from our own organisation: a foreign baggage
+        # must not decide our sampling nor put its key and release on our traces.
+        "strict_trace_continuation": True,
         **log_options(enabled=settings.enable_logs, scrubber=scrubber, release=settings.release),
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:
@@ -95,9 +112,10 @@ def init_sentry(
         # still the sdk's only way to profile a share of sampled transactions.
         warnings.filterwarnings("ignore", "Transaction-based profiling", DeprecationWarning)
         sentry_sdk.init(**options)
-    # uvicorn logs "Exception in ASGI application" for every error the request
-    # middleware already captured; building that second event costs ~1 ms.
-    ignore_logger("uvicorn.error")
+    # Each server logs every error the request middleware already captured; that
+    # would be a second event per error (and ~1 ms to build it).
+    for server_logger in SERVER_LOGGERS:
+        ignore_logger(server_logger)
     # The guard's counts travel on the events themselves (their storm context).
     ignore_logger(storm.logger.name)
     client = sentry_sdk.get_client()
@@ -129,13 +147,25 @@ _owner: _Owner | None = None
 _disabled_logged = False
 
 
-def _acquire(config: SentryConfig, secret_env: Iterable[str], transport: Transport | None) -> None:
+def _acquire(
+    config: SentryConfig,
+    secret_env: Iterable[str],
+    transport: Transport | None,
+    in_app_include: Iterable[str],
+    traces_sampler: TracesSampler | None = None,
+) -> None:
     global _owner
     if _owner is not None:
         _owner.refs += 1
         return
     previous = sentry_sdk.get_global_scope().client
-    client = init_sentry(config, secret_env=secret_env, transport=transport)
+    client = init_sentry(
+        config,
+        secret_env=secret_env,
+        transport=transport,
+        in_app_include=in_app_include,
+        traces_sampler=traces_sampler,
+    )
     _owner = _Owner(client, previous)
 
 
@@ -146,6 +176,8 @@ async def _release(shutdown_timeout: float) -> None:
         return
     owner.refs -= 1
     if owner.refs:
+        # Still owned (another app, or init_from_environment): flush, do not close.
+        await anyio.to_thread.run_sync(owner.client.flush, shutdown_timeout)
         return
     _owner = None
     # Under uvicorn SIGTERM skips the sdk's atexit flush, so flush here, off the loop.
@@ -182,6 +214,36 @@ def _frozen_startup_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
+def init_from_environment(
+    *,
+    secret_env: Iterable[str] = (),
+    in_app_include: Iterable[str] = (),
+    traces_sampler: TracesSampler | None = None,
+    transport: Transport | None = None,
+) -> bool:
+    """Initialise Sentry now, for servers that run no lifespan (daphne).
+
+    Call it where the app is built, at import time. It validates SENTRY_* as
+    SentryLifespan does (ConfigError refuses the import in production) and
+    returns whether Sentry is on. The client stays for the life of the process;
+    the sdk's exit hook flushes it. A SentryLifespan that runs later shares it.
+    """
+    config = load_sentry_config()
+    _log_config(config)
+    secret_env = tuple(secret_env)
+    # As SentryLifespan does, for the life of the process: log lines are scrubbed
+    # like events, with Sentry on or off.
+    hide_pii = not config.settings.send_default_pii
+    log_scrubbing.install(
+        TextScrubber(secret_values(secret_env, config.settings.dsn_value), hide_pii=hide_pii),
+        hide_clients=hide_pii,
+    )
+    if config.mode != "enabled":
+        return False
+    _acquire(config, secret_env, transport, in_app_include, traces_sampler)
+    return True
+
+
 class SentryLifespan:
     """Wrap an app's lifespan: Sentry starts first and flushes last.
 
@@ -195,10 +257,14 @@ class SentryLifespan:
         *,
         secret_env: Iterable[str] = (),
         transport: Transport | None = None,
+        in_app_include: Iterable[str] = (),
+        traces_sampler: TracesSampler | None = None,
     ) -> None:
         self.app_lifespan = app_lifespan
         self.secret_env = tuple(secret_env)
         self.transport = transport
+        self.in_app_include = tuple(in_app_include)
+        self.traces_sampler = traces_sampler
 
     def __call__(self, app: Any) -> AbstractAsyncContextManager[Any]:
         return self._lifespan(app)
@@ -217,18 +283,28 @@ class SentryLifespan:
         )
         enabled = config.mode == "enabled"
         if enabled:
-            _acquire(config, self.secret_env, self.transport)
+            _acquire(
+                config, self.secret_env, self.transport, self.in_app_include, self.traces_sampler
+            )
+        started = False
         try:
             # The app's own startup runs in a scope of its own, so tags it sets
             # never leak into the requests that fork from the process scope.
             with sentry_sdk.isolation_scope():
                 if self.app_lifespan is None:
+                    started = True
                     with _frozen_startup_heap():
                         yield None
                 else:
                     async with self.app_lifespan(app) as state:
+                        started = True
                         with _frozen_startup_heap():
                             yield state
+        except Exception as exc:
+            if not started:
+                # The server only logs it and exits; the finally below flushes it.
+                capture_unhandled(exc, STARTUP_MECHANISM)
+            raise
         finally:
             if enabled:
                 await _release(config.settings.shutdown_timeout)

@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import random
 import time
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlunsplit
 
 import sentry_sdk
-from sentry_sdk.types import Event, Hint
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware._sdk import (
-    Transaction,
-    TransactionSource,
-    filter_headers,
-    has_tracing_enabled,
-    parent_sampled,
-    start_trace,
-)
+from middleware._sdk import Transaction, TransactionSource, start_trace
 from middleware.capture import capture_unhandled, flush_deferred_logs
 from middleware.context import RequestState, _current, is_valid_request_id
+from middleware.errors import ExceptionHandlers, app_response, error_response
+from middleware.request_data import (
+    BodyCopy,
+    BodySize,
+    RequestDataOptions,
+    request_data,
+    request_path,
+)
+from middleware.tracing import DEFAULT_METHODS, TracingOptions
 
 logger = logging.getLogger("middleware.request")
 
@@ -51,19 +47,36 @@ class RequestContextMiddleware:
         generator: Callable[[], str] = _new_request_id,
         validator: Callable[[str], bool] = is_valid_request_id,
         untraced_paths: Collection[str] = ("/health",),
+        http_methods_to_capture: Collection[str] = DEFAULT_METHODS,
+        transaction_style: str = "url",
+        max_request_body_size: BodySize = "medium",
+        trusted_proxies: Collection[str] = (),
+        exception_handlers: ExceptionHandlers | None = None,
     ) -> None:
         self.app = app
         self.header_name = header_name
         self.header_key = header_name.lower().encode("latin-1")
         self.generator = generator
         self.validator = validator
-        self.untraced_paths = frozenset(untraced_paths)
+        self.tracing = TracingOptions.build(
+            untraced_paths=untraced_paths,
+            http_methods_to_capture=http_methods_to_capture,
+            transaction_style=transaction_style,
+        )
+        self.data_options = RequestDataOptions(max_request_body_size, tuple(trusted_proxies))
+        # The app's own handlers for Exception/500 (Starlette calls them from
+        # ServerErrorMiddleware, outside this one): read live, so that handlers
+        # registered after instrument() count too.
+        self.exception_handlers = exception_handlers
+        self.warned_uninitialised = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
 
+        # Before any Mount rewrites root_path in this same scope.
+        path = request_path(scope)
         request_id, replaced, trace_headers = self._read_headers(scope)
         state = RequestState(request_id)
         token = _current.set(state)
@@ -78,33 +91,43 @@ class RequestContextMiddleware:
                 sentry_scope.set_tag("request_id", request_id)
                 client = sentry_scope.get_client()
                 if not client.is_active():
+                    self._warn_if_never_initialised()
                     await self._call(scope, receive, send, state)
                     return
-                sentry_scope.add_event_processor(_request_data(scope, time.time()))
+                options = client.options
+                body = None
+                if self.data_options.body_limit and scope["type"] == "http":
+                    body = BodyCopy(self.data_options.body_limit)
+                    receive = body.wrap(receive)
+                sentry_scope.add_event_processor(
+                    request_data(
+                        scope,
+                        path=path,
+                        started=time.time(),
+                        options=self.data_options,
+                        body=body,
+                        send_default_pii=bool(options.get("send_default_pii")),
+                    )
+                )
                 # A fork shares its parent's trace: each request gets its own, or the caller's.
                 start_trace(sentry_scope, trace_headers)
-                if self._sampled(scope, sentry_scope, client.options):
-                    await self._call_traced(scope, receive, send, state, trace_headers)
+                sampled = self.tracing.sampled(scope, path, sentry_scope, options)
+                if sampled is False:
+                    await self._call(scope, receive, send, state)
                     return
-                await self._call(scope, receive, send, state)
+                await self._call_traced(scope, receive, send, state, path, trace_headers, sampled)
         finally:
             _current.reset(token)
 
-    def _sampled(
-        self, scope: Scope, sentry_scope: sentry_sdk.Scope, options: dict[str, Any]
-    ) -> bool:
-        """Decide before building anything: the unsampled share costs no transaction.
-
-        The sdk decides inside start_transaction, after building a Transaction and
-        its span for every request; at a 0.1 rate that is most of the cost.
-        """
-        if not has_tracing_enabled(options) or scope["path"] in self.untraced_paths:
-            return False
-        parent = parent_sampled(sentry_scope)
-        if parent is not None:
-            return parent
-        rate = options.get("traces_sample_rate") or 0.0
-        return random.random() < rate  # noqa: S311 - sampling, not security
+    def _warn_if_never_initialised(self) -> None:
+        # A server without lifespan (daphne) never runs SentryLifespan: say so once
+        # rather than drop every error silently.
+        if not self.warned_uninitialised and os.environ.get("SENTRY_DSN"):
+            self.warned_uninitialised = True
+            logger.warning(
+                "SENTRY_DSN is set but Sentry was never initialised: this server ran no "
+                "lifespan; call middleware.init_from_environment() when the app is imported"
+            )
 
     async def _call_traced(
         self,
@@ -112,24 +135,26 @@ class RequestContextMiddleware:
         receive: Receive,
         send: Send,
         state: RequestState,
+        path: str,
         trace_headers: dict[str, str],
+        sampled: bool | None,
     ) -> None:
         transaction = sentry_sdk.continue_trace(
             trace_headers,
             op="http.server",
-            name=scope["path"],
+            name=path,
             source=TransactionSource.URL,
             origin="auto.http.request_context",
         )
-        transaction.sampled = True  # decided in _sampled
+        if sampled:
+            transaction.sampled = True  # decided in TracingOptions.sampled
         with sentry_sdk.start_transaction(
             transaction, custom_sampling_context={"asgi_scope": scope}
         ):
             try:
                 await self._call(scope, receive, send, state, transaction)
             finally:
-                transaction.name = _route_name(scope)
-                transaction.source = TransactionSource.ROUTE
+                transaction.name, transaction.source = self.tracing.name(scope)
 
     async def _call(
         self,
@@ -155,13 +180,18 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as error:
             exc = error
-            sentry_sdk.get_current_scope().set_transaction_name(
-                _route_name(scope), source=TransactionSource.ROUTE
-            )
+            name, source = self.tracing.name(scope)
+            sentry_sdk.get_current_scope().set_transaction_name(name, source=source)
             event_id = capture_unhandled(error, MECHANISM)
-            if not response_started and scope["type"] == "http":
-                await _send_500(send_wrapper, state.request_id, event_id)
-            raise
+            if response_started or scope["type"] != "http":
+                raise
+            response = await app_response(self.exception_handlers, scope, error)
+            if response is None:
+                await error_response(state.request_id, event_id)(scope, receive, send_wrapper)
+                raise
+            # The app's handler answered: the error is handled, and re-raising would
+            # make Starlette's ServerErrorMiddleware call that handler a second time.
+            await response(scope, receive, send_wrapper)
         finally:
             flush_deferred_logs(state, exc)
 
@@ -180,74 +210,3 @@ class RequestContextMiddleware:
         if self.validator(candidate):
             return candidate, False, trace_headers
         return self.generator(), True, trace_headers
-
-
-def _route_name(scope: Scope) -> str:
-    """The route template (/jobs/{job_id}), never the raw URL with its ids."""
-    path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
-
-
-async def _send_500(send: Send, request_id: str, event_id: str | None) -> None:
-    payload: dict[str, str] = {"detail": "Internal Server Error", "request_id": request_id}
-    if event_id is not None:
-        payload["event_id"] = event_id
-    body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def _request_data(scope: Scope, started: float) -> Callable[[Event, Hint], Event]:
-    """An event processor: request data and the request's opening breadcrumb.
-
-    Both are built only when an event is, which keeps the cost per request to
-    one closure; Scope.add_breadcrumb would cost more than the rest of this layer.
-    """
-
-    def processor(event: Event, hint: Hint) -> Event:
-        headers: dict[str, str] = {}
-        for key, value in scope["headers"]:
-            name = key.decode("latin-1")
-            text = value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {text}" if name in headers else text
-        host = headers.get("host") or _server(scope)
-        scheme = scope.get("scheme", "http")
-        method = scope.get("method", "GET" if scope["type"] == "http" else "WEBSOCKET")
-        request: dict[str, Any] = {
-            "method": method,
-            "url": urlunsplit((scheme, host, scope.get("root_path", "") + scope["path"], "", "")),
-            "query_string": scope.get("query_string", b"").decode("latin-1"),
-            "headers": filter_headers(headers),
-        }
-        event.setdefault("request", request)
-        crumbs = event.get("breadcrumbs")
-        if event.get("type") != "transaction" and isinstance(crumbs, dict):
-            crumbs.setdefault("values", []).insert(
-                0,
-                {
-                    "type": "http",
-                    "category": "request",
-                    "message": f"{method} {scope['path']}",
-                    "timestamp": datetime.fromtimestamp(started, UTC),
-                },
-            )
-        return event
-
-    return processor
-
-
-def _server(scope: Scope) -> str:
-    server = scope.get("server")
-    if not server:
-        return "localhost"
-    host, port = server[0], server[1]
-    return host if port in (None, 80, 443) else f"{host}:{port}"

@@ -40,6 +40,7 @@ FOREIGN_SENTRY_VARIABLES = frozenset(
 )
 
 _RESERVED_RELEASES = frozenset({".", "..", "latest"})
+_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class SentrySettings(BaseSettings):
@@ -70,6 +71,9 @@ class SentrySettings(BaseSettings):
     # Whose frames keep their local variables: framework frames' locals cost most of
     # an event and hold the raw ASGI scope (client IP, headers), which nobody reads.
     local_variables: Literal["in_app", "all", "none"] = "in_app"
+    # Packages whose frames are in-app wherever the process starts (comma-separated);
+    # without it the sdk marks frames under the working directory, which moves.
+    in_app_include: str | None = None
     # Beyond errors (middleware/crons.py, middleware/logs.py): the worker's cron
     # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
     worker_monitor: str | None = None
@@ -108,6 +112,20 @@ class SentrySettings(BaseSettings):
         if len(value) > 200:
             raise ValueError("must be at most 200 characters")
         return value
+
+    @field_validator("in_app_include")
+    @classmethod
+    def _check_in_app_include(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names or not all(_PACKAGE.fullmatch(name) for name in names):
+            raise ValueError("must be comma-separated package names (e.g. booty,myapp.core)")
+        return ",".join(names)
+
+    @property
+    def in_app_packages(self) -> tuple[str, ...]:
+        return tuple(self.in_app_include.split(",")) if self.in_app_include else ()
 
     @field_validator("spotlight", mode="before")
     @classmethod

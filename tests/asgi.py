@@ -12,11 +12,17 @@ from starlette.types import ASGIApp, Scope
 
 @asynccontextmanager
 async def running(
-    app: ASGIApp, *, base_url: str = "http://test", shutdown_timeout: float = 5
+    app: ASGIApp,
+    *,
+    base_url: str = "http://test",
+    shutdown_timeout: float = 5,
+    root_path: str = "",
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan started, an httpx client on it, stopped on exit."""
     async with LifespanManager(app, shutdown_timeout=shutdown_timeout) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(
+            app=manager.app, raise_app_exceptions=False, root_path=root_path
+        )
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from booty.main import create_app
@@ -80,3 +82,16 @@ async def test_sentry_test_route_without_sentry_has_no_event_id() -> None:
         "detail": "Internal Server Error",
         "request_id": response.headers["x-request-id"],
     }
+
+
+async def test_booty_frames_are_in_app_wherever_it_starts(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # not the checkout: the sdk's cwd guess finds nothing
+    async with running(create_app(sentry_transport=capture)) as client:
+        await client.get("/internal/sentry-test")
+    (event,) = capture.events
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    (raiser,) = [f for f in frames if f.get("function") == "sentry_test"]
+    assert raiser["module"] == "booty.main"
+    assert raiser["in_app"] is True

@@ -161,8 +161,8 @@ def test_log_then_raise_inside_a_job_gives_one_event(sentry: CapturingTransport)
     with job_scope("build", "j1", reraise=False):
         try:
             raise Boom("disk full")
-        except Boom as exc:
-            logger.error(str(exc))
+        except Boom:
+            logger.exception("disk full")
             logger.error("an unrelated error")
             raise
     messages = [e.get("logentry", {}).get("message") for e in sentry.events]

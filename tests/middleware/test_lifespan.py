@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 import sentry_sdk
 from asgi_lifespan import LifespanManager
@@ -17,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import middleware
 import middleware.lifespan
 from middleware import ConfigError, SentryLifespan, instrument
+from middleware.log_scrubbing import ScrubbingFilter
 from tests.asgi import running
 from tests.conftest import CapturingTransport, EnvelopeServer
 
@@ -273,3 +278,193 @@ async def test_the_startup_heap_is_frozen_while_serving_and_thawed_at_shutdown(
         gc.collect()
         assert gc.get_freeze_count() == frozen
     assert gc.get_freeze_count() == 0
+
+
+async def test_a_startup_crash_in_the_apps_lifespan_is_captured_once_and_flushed(
+    monkeypatch: pytest.MonkeyPatch, envelope_server: EnvelopeServer
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", envelope_server.dsn)
+
+    @asynccontextmanager
+    async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
+        raise ConnectionError("database unreachable")
+        yield
+
+    with pytest.raises(ConnectionError):
+        async with running(build_app(app_lifespan=app_lifespan)):
+            pass
+    # No wait: the failed startup returned only after the flush.
+    (event,) = envelope_server.events
+    (exception,) = event["exception"]["values"]
+    assert exception["type"] == "ConnectionError"
+    assert exception["mechanism"] == {"type": "asgi.lifespan.startup", "handled": False}
+
+
+async def test_an_error_after_startup_is_not_called_a_startup_crash(
+    capture: CapturingTransport,
+) -> None:
+    @asynccontextmanager
+    async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        raise ConnectionError("at shutdown")
+
+    with pytest.raises(ConnectionError):
+        async with running(build_app(capture, app_lifespan)) as client:
+            await client.get("/ok")
+    assert capture.events == []
+
+
+@pytest.mark.parametrize("name", middleware.lifespan.SERVER_LOGGERS)
+async def test_the_servers_own_error_loggers_make_no_second_event(
+    capture: CapturingTransport, name: str
+) -> None:
+    async with running(build_app(capture)):
+        try:
+            raise RuntimeError("already captured by the request layer")
+        except RuntimeError:
+            logging.getLogger(name).exception("Exception in ASGI application")
+    assert capture.events == []
+
+
+def _scrubbing_filters() -> set[tuple[logging.Handler, logging.Filter]]:
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+    return {
+        (handler, f)
+        for logger in loggers
+        for handler in logger.handlers
+        for f in handler.filters
+        if isinstance(f, ScrubbingFilter)
+    }
+
+
+@pytest.fixture
+def lasting_log_scrubbing() -> Iterator[None]:
+    """init_from_environment scrubs log lines for the life of the process: undo it here."""
+    before = _scrubbing_filters()
+    yield
+    for handler, f in _scrubbing_filters() - before:
+        handler.removeFilter(f)
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
+def test_init_from_environment_starts_sentry_without_a_lifespan(
+    capture: CapturingTransport,
+) -> None:
+    assert middleware.init_from_environment(transport=capture) is True
+    client = sentry_sdk.get_client()
+    assert client.is_active()
+    app = Starlette(routes=[Route("/boom", boom)])  # no lifespan will ever run
+    instrument(app)
+
+    async def main() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await http.get("/boom", headers={"X-Request-ID": "daphne-1"})
+
+    response = anyio.run(main)
+    assert response.status_code == 500
+    (event,) = capture.events
+    assert event["tags"]["request_id"] == "daphne-1"
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
+async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flushes(
+    capture: CapturingTransport,
+) -> None:
+    middleware.init_from_environment(transport=capture)
+    client = sentry_sdk.get_client()
+    async with running(build_app()) as http:
+        assert sentry_sdk.get_client() is client
+        await http.get("/boom")
+    assert sentry_sdk.get_client() is client and client.is_active()
+    assert len(capture.events) == 1
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
+def test_init_from_environment_without_a_dsn_is_off() -> None:
+    assert middleware.init_from_environment() is False
+    assert not sentry_sdk.get_client().is_active()
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
+def test_init_from_environment_refuses_a_bad_production_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    with pytest.raises(ConfigError, match="SENTRY_DSN"):
+        middleware.init_from_environment()
+
+
+async def test_a_request_warns_once_when_a_dsn_is_set_and_sentry_never_started(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", "https://publickey0123456789abcdef@sentry.invalid/42")
+    app = Starlette(routes=[Route("/boom", boom)])
+    instrument(app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        for _ in range(3):
+            assert (await http.get("/boom")).status_code == 500
+    warnings = [r for r in caplog.records if "never initialised" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "publickey" not in warnings[0].getMessage()
+
+
+async def test_no_warning_without_a_dsn(caplog: pytest.LogCaptureFixture) -> None:
+    app = Starlette(routes=[Route("/boom", boom)])
+    instrument(app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        await http.get("/boom")
+    assert not [r for r in caplog.records if "never initialised" in r.getMessage()]
+
+
+async def test_in_app_frames_do_not_depend_on_the_working_directory(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # started outside the checkout
+    monkeypatch.setenv("SENTRY_IN_APP_INCLUDE", "tests")
+    async with running(build_app(capture)) as client:
+        await client.get("/boom")
+    (event,) = capture.events
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    (raiser,) = [f for f in frames if f.get("function") == "boom"]
+    assert raiser["in_app"] is True
+    assert not any(f.get("in_app") for f in frames if "starlette" in f.get("module", ""))
+
+
+async def test_without_in_app_include_frames_outside_the_cwd_are_not_in_app(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with running(build_app(capture)) as client:
+        await client.get("/boom")
+    (event,) = capture.events
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    (raiser,) = [f for f in frames if f.get("function") == "boom"]
+    assert not raiser.get("in_app")
+
+
+async def boom(request: Request) -> JSONResponse:
+    raise RuntimeError("boom")
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
+def test_init_from_environment_scrubs_log_lines_as_the_lifespan_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MY_API_TOKEN", "tok-0123456789abcdef-secret")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    log = logging.getLogger("tests.daphne")
+    log.addHandler(handler)
+    try:
+        middleware.init_from_environment(secret_env=["MY_API_TOKEN"])  # Sentry off: no DSN
+        log.warning("calling upstream with tok-0123456789abcdef-secret")
+    finally:
+        log.removeHandler(handler)
+    assert stream.getvalue() == "calling upstream with [Filtered]\n"

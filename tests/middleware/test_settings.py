@@ -85,6 +85,7 @@ INVALID = [
     ("SENTRY_SHUTDOWN_TIMEOUT", "-3"),
     ("SENTRY_SHUTDOWN_TIMEOUT", "inf"),
     ("SENTRY_SPOTLIGHT", "sometimes"),
+    ("SENTRY_IN_APP_INCLUDE", "booty, ../etc"),
 ]
 
 
@@ -246,6 +247,11 @@ def test_unknown_variable_warning_never_shows_its_value(monkeypatch: pytest.Monk
 )
 def test_redact_dsn(dsn: str | None, shown: str) -> None:
     assert redact_dsn(dsn) == shown
+
+
+def test_in_app_include_is_a_list_of_package_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_IN_APP_INCLUDE", " booty , myapp.core,")
+    assert load_sentry_config().settings.in_app_packages == ("booty", "myapp.core")
 
 
 @pytest.mark.parametrize("raw", [None, "sometimes"])

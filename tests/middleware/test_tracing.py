@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sentry_sdk
 from fastapi import FastAPI
+from sentry_sdk.utils import Dsn
 
 from middleware import SentryLifespan, instrument
 from tests.asgi import running
@@ -20,9 +22,14 @@ INCOMING = {
 }
 
 
-def traced_app(transport: CapturingTransport) -> FastAPI:
-    app = FastAPI(lifespan=SentryLifespan(transport=transport))
-    instrument(app)
+def traced_app(
+    transport: CapturingTransport,
+    *,
+    traces_sampler: Callable[[dict[str, Any]], float | bool] | None = None,
+    **options: Any,
+) -> FastAPI:
+    app = FastAPI(lifespan=SentryLifespan(transport=transport, traces_sampler=traces_sampler))
+    instrument(app, **options)
 
     @app.get("/jobs/{job_id}")
     async def job(job_id: str) -> dict[str, Any]:
@@ -178,3 +185,108 @@ async def test_a_share_of_requests_is_traced_at_a_partial_rate(
     assert spans.count("http.server") == traced
     assert spans.count(None) == 200 - traced
     assert {t["transaction"] for t in capture.transactions} == {"/jobs/{job_id}"}
+
+
+async def test_traces_sampler_decides_with_the_asgi_scope_in_its_context(
+    capture: CapturingTransport,
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def sampler(context: dict[str, Any]) -> float:
+        seen.append(context)
+        return 1.0 if context["asgi_scope"]["path"].startswith("/jobs/") else 0.0
+
+    async with running(traced_app(capture, traces_sampler=sampler)) as client:
+        await client.get("/jobs/1")
+        await client.get("/boom/2")
+    (transaction,) = capture.transactions
+    assert transaction["transaction"] == "/jobs/{job_id}"
+    assert [c["asgi_scope"]["path"] for c in seen] == ["/jobs/1", "/boom/2"]
+    assert len(capture.events) == 1
+
+
+@pytest.mark.parametrize(
+    ("methods", "method", "traced"),
+    [
+        (None, "GET", True),
+        (None, "OPTIONS", False),
+        (None, "HEAD", False),
+        (("GET", "options"), "OPTIONS", True),
+        (("POST",), "GET", False),
+    ],
+)
+async def test_options_and_head_are_untraced_by_default(
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    methods: tuple[str, ...] | None,
+    method: str,
+    traced: bool,
+) -> None:
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "1.0")
+    options: dict[str, Any] = {} if methods is None else {"http_methods_to_capture": methods}
+    async with running(traced_app(capture, **options)) as client:
+        await client.request(method, "/jobs/1")
+    assert len(capture.transactions) == (1 if traced else 0)
+
+
+@pytest.mark.parametrize(
+    ("style", "name", "source"),
+    [
+        ("url", "/boom/{n}", "route"),
+        ("endpoint", "tests.middleware.test_tracing.traced_app.<locals>.boom", "component"),
+    ],
+)
+async def test_transaction_style(
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    style: str,
+    name: str,
+    source: str,
+) -> None:
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "1.0")
+    async with running(traced_app(capture, transaction_style=style)) as client:
+        await client.get("/boom/3")
+    (transaction,) = capture.transactions
+    (event,) = capture.events
+    for item in (transaction, event):
+        assert item["transaction"] == name
+        assert item["transaction_info"] == {"source": source}
+
+
+ORG_DSN = "https://publickey0123456789abcdef@o123.ingest.sentry.invalid/42"
+
+
+def foreign(baggage_org: str | None) -> dict[str, str]:
+    org = "" if baggage_org is None else f",sentry-org_id={baggage_org}"
+    return {
+        "sentry-trace": f"{TRACE_ID}-{PARENT_SPAN_ID}-1",
+        "baggage": f"sentry-trace_id={TRACE_ID},sentry-sampled=true,sentry-sample_rate=1.0,"
+        f"sentry-public_key=foreignkey,sentry-release=foreign@6.6.6{org}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("baggage_org", "continued"), [(None, False), ("999", False), ("123", True)]
+)
+async def test_a_trace_is_continued_only_from_the_same_organisation(
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    baggage_org: str | None,
+    continued: bool,
+) -> None:
+    monkeypatch.setenv("SENTRY_DSN", ORG_DSN)
+    # The sdk reads the organisation from its transport's DSN, as HttpTransport sets it.
+    capture.parsed_dsn = Dsn(ORG_DSN)
+    # Low enough that only a continued, sampled trace gives a transaction.
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "0.000001")
+    async with running(traced_app(capture)) as client:
+        await client.get("/boom/1", headers=foreign(baggage_org))
+    (event,) = capture.events
+    (header,) = [e.headers["trace"] for e in capture.envelopes if e.get_event() is not None]
+    assert (event["contexts"]["trace"]["trace_id"] == TRACE_ID) is continued
+    assert len(capture.transactions) == (1 if continued else 0)
+    if not continued:
+        # Ours (the scrubber hides its value), never the caller's; no caller's release.
+        assert header["public_key"] != "foreignkey"
+        assert "release" not in header
+        assert header["trace_id"] != TRACE_ID

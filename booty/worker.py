@@ -163,7 +163,8 @@ class Worker:
             f"job {job.id} was started {job.attempts} times and its process never finished it;"
             " it is failed and will not run again"
         )
-        logger.error("%s", exc)
+        # The record carries the exception, so the job's one event is this capture's.
+        logger.error("%s", exc, exc_info=exc)
         event_id = scope.capture(exc)
         await self.queue.finish(job.id, "failed", event_id=event_id, error=job.error)
 

@@ -11,9 +11,7 @@ import sentry_sdk.utils
 
 import middleware.lifespan
 from tests.oracle import assert_nothing_left
-from tests.support.sentry import FAKE_DSN, CapturingTransport, EnvelopeServer, items_of
-
-__all__ = ["FAKE_DSN", "CapturingTransport", "EnvelopeServer", "items_of"]
+from tests.support import FAKE_DSN, CapturingTransport, EnvelopeServer
 
 
 @pytest.fixture(autouse=True)

@@ -38,7 +38,7 @@ from tests.booty.support import (
     sign,
     wait_done,
 )
-from tests.conftest import FAKE_DSN, CapturingTransport
+from tests.support import FAKE_DSN, CapturingTransport
 
 
 async def test_twenty_concurrent_failing_jobs_keep_their_own_scope(

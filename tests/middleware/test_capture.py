@@ -13,7 +13,7 @@ from middleware import SentryLifespan, instrument
 from middleware.capture import capture_unhandled, set_local_variables
 from middleware.lifespan import init_sentry
 from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 
 def nested(depth: int) -> None:

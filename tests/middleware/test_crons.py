@@ -15,7 +15,7 @@ from middleware.crons import WorkerMonitor
 from middleware.jobs import job_scope
 from middleware.lifespan import init_sentry
 from middleware.settings import ConfigError, load_sentry_config
-from tests.support.sentry import EnvelopeServer
+from tests.support import EnvelopeServer
 from tests.test_docs import readme_blocks
 
 EVERY = 0.1

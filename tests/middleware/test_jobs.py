@@ -12,7 +12,7 @@ from middleware.context import RequestIdFilter, get_request_id
 from middleware.jobs import job_scope, span, trace_headers
 from middleware.lifespan import init_sentry
 from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 logger = logging.getLogger("tests.jobs")
 

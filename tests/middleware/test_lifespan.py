@@ -24,8 +24,7 @@ import middleware
 import middleware.lifespan
 from middleware import ConfigError, SentryLifespan, instrument
 from middleware.log_scrubbing import ScrubbingFilter
-from tests.asgi import running
-from tests.conftest import CapturingTransport, EnvelopeServer
+from tests.support import CapturingTransport, EnvelopeServer, running
 
 AppLifespan = Any
 

@@ -14,9 +14,8 @@ from middleware import RequestIdFilter, SentryLifespan, instrument
 from middleware.jobs import job_scope
 from middleware.lifespan import init_sentry
 from middleware.settings import load_sentry_config
-from tests.asgi import running
 from tests.oracle import assert_nothing_left
-from tests.support.sentry import CapturingTransport
+from tests.support import CapturingTransport, running
 
 logger = logging.getLogger("tests.logs")
 

@@ -23,8 +23,7 @@ from middleware import (
     instrument,
     set_user_context,
 )
-from tests.asgi import running, websocket_scope
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport, running, websocket_scope
 
 logger = logging.getLogger("tests.app")
 

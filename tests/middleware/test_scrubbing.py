@@ -13,7 +13,7 @@ from sentry_sdk.types import Event
 
 from middleware.lifespan import init_sentry
 from middleware.settings import load_sentry_config
-from tests.conftest import FAKE_DSN, CapturingTransport
+from tests.support import FAKE_DSN, CapturingTransport
 
 SECRET = "s3cr3t-Value-9f8e7d6c"
 FILTERED = "[Filtered]"

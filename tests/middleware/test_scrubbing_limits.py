@@ -14,7 +14,7 @@ from middleware._budget import MAX_EVENT_ITEMS, MAX_EVENT_TEXT, MAX_TEXT
 from middleware.lifespan import init_sentry
 from middleware.scrubbing import Scrubber
 from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 TOKEN = "ghp_" + "Z9y8X7w6" * 5
 FILTERED = "[Filtered]"

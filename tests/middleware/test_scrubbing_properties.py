@@ -17,8 +17,8 @@ from sentry_sdk.types import Event
 from middleware.lifespan import init_sentry
 from middleware.scrubbing import Scrubber
 from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
 from tests.oracle import assert_nothing_left
+from tests.support import CapturingTransport
 
 CONFIGURED = "cfg-4f1d9c2b7a0e"
 SECRET_KEYS = (

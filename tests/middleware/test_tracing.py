@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from sentry_sdk.utils import Dsn
 
 from middleware import SentryLifespan, instrument
-from tests.asgi import running
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport, running
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT_SPAN_ID = "b0e6f15b45c36b12"

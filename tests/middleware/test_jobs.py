@@ -10,9 +10,7 @@ import sentry_sdk
 
 from middleware.context import RequestIdFilter, get_request_id
 from middleware.jobs import job_scope, span, trace_headers
-from middleware.lifespan import init_sentry
-from middleware.settings import load_sentry_config
-from tests.support import CapturingTransport
+from tests.support import CapturingTransport, SentryInit
 
 logger = logging.getLogger("tests.jobs")
 
@@ -25,9 +23,8 @@ INCOMING = {
 
 
 @pytest.fixture
-def sentry(capture: CapturingTransport) -> CapturingTransport:
-    init_sentry(load_sentry_config(), transport=capture)
-    return capture
+def sentry(sentry_init: SentryInit) -> CapturingTransport:
+    return sentry_init()
 
 
 class Boom(Exception):
@@ -191,10 +188,8 @@ def test_stored_trace_is_continued_with_tracing_off(sentry: CapturingTransport) 
 
 
 @pytest.fixture
-def traced(capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch) -> CapturingTransport:
-    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "1")
-    init_sentry(load_sentry_config(), transport=capture)
-    return capture
+def traced(sentry_init: SentryInit) -> CapturingTransport:
+    return sentry_init(SENTRY_TRACES_SAMPLE_RATE="1")
 
 
 @pytest.mark.parametrize(("fails", "reraise"), [(False, False), (True, False), (True, True)])
@@ -237,11 +232,11 @@ def test_trace_headers_are_what_a_job_continues(traced: CapturingTransport) -> N
 
 @pytest.mark.parametrize("rate", ["0", None])
 def test_no_transaction_and_no_span_with_tracing_off(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, rate: str | None
+    sentry_init: SentryInit, monkeypatch: pytest.MonkeyPatch, rate: str | None
 ) -> None:
     if rate is not None:
         monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", rate)
-    init_sentry(load_sentry_config(), transport=capture)
+    capture = sentry_init()
     with job_scope("build", "j1"):
         assert sentry_sdk.get_current_span() is None
         with span("db", "x") as inner:

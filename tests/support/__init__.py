@@ -1,13 +1,20 @@
 """Helpers the tests share: a capturing transport, an envelope server, ports and waits."""
 
 from tests.support.asgi import running, websocket_scope
-from tests.support.sentry import FAKE_DSN, CapturingTransport, EnvelopeServer, items_of
+from tests.support.sentry import (
+    FAKE_DSN,
+    CapturingTransport,
+    EnvelopeServer,
+    SentryInit,
+    items_of,
+)
 from tests.support.wait import answers, free_port, wait_until
 
 __all__ = [
     "FAKE_DSN",
     "CapturingTransport",
     "EnvelopeServer",
+    "SentryInit",
     "answers",
     "free_port",
     "items_of",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
@@ -15,6 +15,18 @@ from sentry_sdk.transport import Transport
 from tests.support.wait import wait_until
 
 FAKE_DSN = "https://publickey0123456789abcdef@sentry.invalid/42"
+
+
+class SentryInit(Protocol):
+    """The `sentry_init` fixture: the sdk initialised from the environment, as the plugin does.
+
+    Keyword variables (SENTRY_TRACES_SAMPLE_RATE="1") are set for the test first; the
+    transport it returns keeps what the client sends.
+    """
+
+    def __call__(
+        self, *, secret_env: Iterable[str] = (), **environment: str
+    ) -> CapturingTransport: ...
 
 
 def items_of(envelopes: list[Envelope], kind: str) -> list[dict[str, Any]]:

@@ -10,9 +10,14 @@ import sentry_sdk
 import sentry_sdk.utils
 
 import middleware.lifespan
-from middleware import init_sentry, load_sentry_config
 from tests.oracle import assert_nothing_left
-from tests.support import FAKE_DSN, CapturingTransport, EnvelopeServer, SentryInit
+from tests.support.sentry import (
+    FAKE_DSN,
+    CapturingTransport,
+    EnvelopeServer,
+    SentryInit,
+    init_capturing,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -81,8 +86,7 @@ def sentry_init(capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch) ->
     def init(*, secret_env: Iterable[str] = (), **environment: str) -> CapturingTransport:
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        init_sentry(load_sentry_config(), secret_env=secret_env, transport=capture)
-        return capture
+        return init_capturing(capture, secret_env=secret_env)
 
     return init
 

@@ -12,9 +12,18 @@ from typing import Any, Protocol
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
+from middleware import init_sentry, load_sentry_config
 from tests.support.wait import wait_until
 
 FAKE_DSN = "https://publickey0123456789abcdef@sentry.invalid/42"
+
+
+def init_capturing(
+    transport: CapturingTransport, *, secret_env: Iterable[str] = ()
+) -> CapturingTransport:
+    """The sdk initialised from the environment by the plugin's own init_sentry."""
+    init_sentry(load_sentry_config(), secret_env=secret_env, transport=transport)
+    return transport
 
 
 class SentryInit(Protocol):

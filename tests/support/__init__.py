@@ -1,6 +1,6 @@
 """Helpers the tests share: a capturing transport, an envelope server, ports and waits."""
 
-from tests.support.asgi import running, websocket_scope
+from tests.support.asgi import app_with, running, websocket_scope
 from tests.support.sentry import (
     FAKE_DSN,
     CapturingTransport,
@@ -16,6 +16,7 @@ __all__ = [
     "EnvelopeServer",
     "SentryInit",
     "answers",
+    "app_with",
     "free_port",
     "items_of",
     "running",

@@ -205,12 +205,12 @@ def trigger_event(machine: Machine, server: EnvelopeServer, count: int) -> dict[
 
 def wait_until_settled(machine: Machine, patience: float = 30) -> dict[str, str]:
     properties = ("ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts")
-    deadline = time.monotonic() + patience
-    while True:
+
+    def settled() -> dict[str, str] | None:
         state = machine.show(*properties)
-        if state["ActiveState"] in {"failed", "inactive"} or time.monotonic() > deadline:
-            return state
-        time.sleep(0.2)
+        return state if state["ActiveState"] in {"failed", "inactive"} else None
+
+    return wait_until(settled, "booty to settle", patience, interval=0.2, detail=machine.journal)
 
 
 def test_deploy_starts_the_service_and_events_carry_the_release(

@@ -10,16 +10,9 @@ import sentry_sdk
 
 from middleware.context import RequestIdFilter, get_request_id
 from middleware.jobs import job_scope, span, trace_headers
-from tests.support import CapturingTransport, SentryInit
+from tests.support import INCOMING, PARENT_SPAN_ID, TRACE_ID, CapturingTransport, SentryInit
 
 logger = logging.getLogger("tests.jobs")
-
-TRACE_ID = "771a43a4192642f0b136d5159a501700"
-PARENT_SPAN = "b0e6f15b45c36b12"
-INCOMING = {
-    "sentry-trace": f"{TRACE_ID}-{PARENT_SPAN}-1",
-    "baggage": f"sentry-trace_id={TRACE_ID},sentry-sample_rate=1.0,sentry-sampled=true",
-}
 
 
 @pytest.fixture
@@ -208,7 +201,7 @@ def test_one_transaction_per_job_continuing_the_stored_trace(
     assert transaction["transaction"] == "build"
     assert transaction["transaction_info"] == {"source": "task"}
     assert trace["op"] == "queue.task"
-    assert trace["trace_id"] == TRACE_ID and trace["parent_span_id"] == PARENT_SPAN
+    assert trace["trace_id"] == TRACE_ID and trace["parent_span_id"] == PARENT_SPAN_ID
     assert trace["status"] == ("internal_error" if fails else "ok")
     db_span, http_span = sorted(transaction["spans"], key=lambda s: s["op"])
     assert (db_span["op"], db_span["description"]) == ("db", "INSERT jobs")

@@ -8,10 +8,14 @@ from tests.support.sentry import (
     SentryInit,
     items_of,
 )
+from tests.support.trace import INCOMING, PARENT_SPAN_ID, TRACE_ID
 from tests.support.wait import answers, free_port, wait_until
 
 __all__ = [
     "FAKE_DSN",
+    "INCOMING",
+    "PARENT_SPAN_ID",
+    "TRACE_ID",
     "CapturingTransport",
     "EnvelopeServer",
     "SentryInit",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -11,9 +11,13 @@ import sentry_sdk.utils
 
 import middleware.lifespan
 from tests.oracle import assert_nothing_left
-from tests.support.sentry import FAKE_DSN, CapturingTransport, EnvelopeServer, items_of
-
-__all__ = ["FAKE_DSN", "CapturingTransport", "EnvelopeServer", "items_of"]
+from tests.support.sentry import (
+    FAKE_DSN,
+    CapturingTransport,
+    EnvelopeServer,
+    SentryInit,
+    init_capturing,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +74,21 @@ def capture(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapturingTransport]:
     transport = CapturingTransport()
     yield transport
     assert_nothing_left(transport.events + transport.transactions, keep_ips=_sends_pii())
+
+
+@pytest.fixture
+def sentry_init(capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch) -> SentryInit:
+    """A real client built by the plugin's own init_sentry, sending into `capture`.
+
+    For tests that need the sdk initialised, not tests of how it is initialised.
+    """
+
+    def init(*, secret_env: Iterable[str] = (), **environment: str) -> CapturingTransport:
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        return init_capturing(capture, secret_env=secret_env)
+
+    return init
 
 
 def _sends_pii() -> bool:

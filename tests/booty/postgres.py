@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 USER = "booty"
 PASSWORD = "pg-0123456789abcdefPASSWORD"
@@ -109,15 +108,15 @@ def cluster() -> Iterator[Cluster]:
     )
     try:
         found = Cluster(port)
-        deadline = time.monotonic() + 30
-        while True:
+
+        def accepts() -> bool:
             try:
                 psycopg.connect(found.url(), connect_timeout=2).close()
-                break
             except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+                return False
+            return True
+
+        wait_until(accepts, "PostgreSQL to accept connections", 30, interval=0.1)
         yield found
     finally:
         subprocess.run(

@@ -17,7 +17,7 @@ import respx
 from sentry_sdk.transport import Transport
 
 from booty.main import create_app
-from tests.asgi import running
+from tests.support import running
 
 SECRET = "whsec-0123456789abcdefSECRET"
 GITHUB_TOKEN = "ghp_0123456789abcdefTOKEN"

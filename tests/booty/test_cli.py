@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import EnvelopeServer
+from tests.support import EnvelopeServer, answers, free_port, wait_until
 
 BOOTY = str(Path(sys.executable).parent / "booty")
 UVICORN = str(Path(sys.executable).parent / "uvicorn")
@@ -23,13 +21,6 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [BOOTY, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ)
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_serve_exits_78_on_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,15 +144,8 @@ def server(command: list[str], port: int) -> Iterator[list[str]]:
     )
     output: list[str] = []
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server never answered /health")
+        url = f"http://127.0.0.1:{port}/health"
+        wait_until(lambda: answers(url), "the server to answer /health", 20, interval=0.1)
         yield output
     finally:
         process.terminate()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from booty.main import create_app
-from tests.asgi import running
-from tests.support import CapturingTransport
+from tests.support import CapturingTransport, running
 
 API_MAP = ("/docs", "/redoc", "/openapi.json")
 

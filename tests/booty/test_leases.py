@@ -11,7 +11,7 @@ import sentry_sdk
 
 from booty.queue import Job, Queue
 from booty.worker import Worker
-from middleware import JobScope, init_sentry, load_sentry_config
+from middleware import JobScope
 from tests.booty.queues import Store
 from tests.booty.support import (
     SHA,
@@ -24,7 +24,7 @@ from tests.booty.support import (
     rows,
     wait_done,
 )
-from tests.support import CapturingTransport
+from tests.support import CapturingTransport, SentryInit
 
 
 def _worker(queue: Queue, handler: object) -> Worker:
@@ -84,9 +84,9 @@ async def test_a_lost_lease_stops_the_job_and_leaves_the_row_alone(store: Store)
 
 
 async def test_used_attempts_give_one_event_and_never_run(
-    store: Store, capture: CapturingTransport
+    store: Store, sentry_init: SentryInit
 ) -> None:
-    init_sentry(load_sentry_config(), transport=capture)
+    capture = sentry_init()
     # The queue's breadcrumbs stay in this test.
     with sentry_sdk.isolation_scope():
         job_id, ran = await _run_exhausted(store)

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from booty.main import create_app
-from tests.asgi import running
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport, running
 
 TOKEN = "internal-token-0123456789"
 

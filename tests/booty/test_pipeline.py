@@ -21,7 +21,7 @@ from tests.booty.support import (
     post_event,
     wait_done,
 )
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 
 async def test_the_three_steps(apis: FakeApis, capture: CapturingTransport) -> None:

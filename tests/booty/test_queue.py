@@ -15,8 +15,9 @@ import pytest
 
 from booty.queue import Job, Queue, SQLiteQueue
 from tests.booty.queues import Store
+from tests.support import INCOMING
 
-TRACE = {"sentry-trace": "771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12-1"}
+TRACE = {"sentry-trace": INCOMING["sentry-trace"]}
 
 
 async def _add(queue: Queue, n: int = 0, **options: object) -> str:

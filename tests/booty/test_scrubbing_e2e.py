@@ -8,7 +8,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from booty.main import create_app
-from tests.conftest import EnvelopeServer
+from tests.support import EnvelopeServer
 
 
 @pytest.mark.parametrize("send_default_pii", [False, True])

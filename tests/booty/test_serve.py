@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,7 +16,7 @@ import httpx
 import pytest
 
 from tests.booty.support import GITHUB_TOKEN, LLM_KEY, REPO, SECRET, SECRETS, chat_answer, sign
-from tests.conftest import EnvelopeServer
+from tests.support import EnvelopeServer, free_port, wait_until
 
 
 class FakeApis:
@@ -74,23 +72,6 @@ def fake_apis() -> Iterator[FakeApis]:
     fake.httpd.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _until(predicate: Any, what: str, timeout: float = 8.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _post(base: str, number: int) -> httpx.Response:
     body = json.dumps(
         {"action": "opened", "issue": {"number": number}, "repository": {"full_name": REPO}}
@@ -102,7 +83,7 @@ def _post(base: str, number: int) -> httpx.Response:
 def test_booty_serves_for_real(
     fake_apis: FakeApis, envelope_server: EnvelopeServer, tmp_path: Any
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SENTRY_DSN": envelope_server.dsn,
@@ -125,16 +106,20 @@ def test_booty_serves_for_real(
             except httpx.TransportError:
                 return False
 
-        _until(healthy, "booty to start")
+        wait_until(healthy, "booty to start", 8.0)
         ok, failing = _post(base, 1), _post(base, 2)
         assert (ok.status_code, failing.status_code) == (202, 202)
 
-        plan, headers = _until(lambda: fake_apis.comment_on(1), "the plan comment")
+        plan, headers = wait_until(
+            lambda: fake_apis.comment_on(1), "the plan comment", 8.0, interval=0.02
+        )
         content = chat_answer()["choices"][0]["message"]["content"]
         assert plan == f"{content}\n\n<!-- booty-job:{ok.json()['job_id']} -->"
         assert headers["X-Request-ID"] == ok.headers["x-request-id"]
 
-        report, _ = _until(lambda: fake_apis.comment_on(2), "the failure comment")
+        report, _ = wait_until(
+            lambda: fake_apis.comment_on(2), "the failure comment", 8.0, interval=0.02
+        )
         envelope_server.wait_for(lambda: len(envelope_server.events) == 1, timeout=8)
         (event,) = envelope_server.events
         assert event["event_id"] in report and failing.json()["job_id"] in report

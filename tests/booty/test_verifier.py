@@ -15,7 +15,7 @@ from tests.booty.support import (
     pr_event,
     wait_done,
 )
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from tests.booty.support import (
     sign,
     wait_done,
 )
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport
 
 
 async def test_signed_webhook_is_accepted(

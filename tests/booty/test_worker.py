@@ -18,8 +18,6 @@ import sentry_sdk
 from booty.queue import Job, SQLiteQueue
 from booty.worker import Worker
 from middleware.jobs import JobScope
-from middleware.lifespan import init_sentry
-from middleware.settings import load_sentry_config
 from tests.booty.support import (
     GITHUB,
     ISSUE_BODY,
@@ -38,7 +36,7 @@ from tests.booty.support import (
     sign,
     wait_done,
 )
-from tests.conftest import FAKE_DSN, CapturingTransport
+from tests.support import FAKE_DSN, CapturingTransport, SentryInit
 
 
 async def test_twenty_concurrent_failing_jobs_keep_their_own_scope(
@@ -276,10 +274,8 @@ class FlakyQueue(SQLiteQueue):
         return await super().claim()
 
 
-async def test_the_loop_survives_a_queue_failure(
-    capture: CapturingTransport, tmp_path: Path
-) -> None:
-    init_sentry(load_sentry_config(), transport=capture)
+async def test_the_loop_survives_a_queue_failure(sentry_init: SentryInit, tmp_path: Path) -> None:
+    capture = sentry_init()
     with sentry_sdk.isolation_scope():
         await _run_flaky(tmp_path / "q.db")
     (event,) = capture.events

@@ -21,8 +21,7 @@ import httpx
 import pytest
 from sentry_sdk.envelope import Envelope
 
-from tests.support.sentry import items_of
-from tests.support.wait import free_port
+from tests.support import free_port, items_of
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.deploy.support import REPO, UNIT, deploy, head_sha, release_env, write_script
-from tests.support import EnvelopeServer, free_port
+from tests.support import EnvelopeServer, answers, free_port, wait_until
 
 pytestmark = pytest.mark.nspawn
 
@@ -185,16 +185,10 @@ def systemctl(tmp_path: Path, machine: Machine) -> Path:
 
 
 def wait_healthy(machine: Machine) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(machine.health_url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"booty never answered /health:\n{machine.journal()}")
-        time.sleep(0.2)
+    url = machine.health_url
+    wait_until(
+        lambda: answers(url), "booty to answer /health", 30, interval=0.2, detail=machine.journal
+    )
 
 
 def trigger_event(machine: Machine, server: EnvelopeServer, count: int) -> dict[str, Any]:
@@ -211,12 +205,12 @@ def trigger_event(machine: Machine, server: EnvelopeServer, count: int) -> dict[
 
 def wait_until_settled(machine: Machine, patience: float = 30) -> dict[str, str]:
     properties = ("ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts")
-    deadline = time.monotonic() + patience
-    while True:
+
+    def settled() -> dict[str, str] | None:
         state = machine.show(*properties)
-        if state["ActiveState"] in {"failed", "inactive"} or time.monotonic() > deadline:
-            return state
-        time.sleep(0.2)
+        return state if state["ActiveState"] in {"failed", "inactive"} else None
+
+    return wait_until(settled, "booty to settle", patience, interval=0.2, detail=machine.journal)
 
 
 def test_deploy_starts_the_service_and_events_carry_the_release(

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".bugsink-venv"
@@ -50,13 +50,6 @@ print("@@" + json.dumps({
     "releases": [r.version for r in Release.objects.all()],
 }))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def require_venv() -> Path:
@@ -158,15 +151,17 @@ def running_bugsink(home: Path) -> Iterator[Bugsink]:
             stderr=stderr,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def listening() -> bool:
             try:
                 httpx.get(url, timeout=2)
-                break
             except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is not None:
                     raise AssertionError(f"Bugsink did not start: {log.read_text()}") from None
-                time.sleep(0.1)
+                return False
+            return True
+
+        wait_until(listening, "Bugsink to start", 60, interval=0.1, detail=log.read_text)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.bugsink import ROOT, free_port
+from tests.e2e.bugsink import ROOT
+from tests.support import answers, free_port, wait_until
 
 
 class Booty:
@@ -51,16 +51,15 @@ def serve(app: str, env: dict[str, str], home: Path) -> Iterator[Booty]:
         process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stderr=stderr)
     server = Booty(process, f"http://127.0.0.1:{port}", log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{server.base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
+
+        def healthy() -> bool:
+            if answers(f"{server.base}/health", timeout=5):
+                return True
+            if process.poll() is not None:
                 raise AssertionError(f"booty did not start: {server.stop()}")
-            time.sleep(0.05)
+            return False
+
+        wait_until(healthy, "booty to start", 30, interval=0.05, detail=server.stop)
         yield server
     finally:
         server.stop()

@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.bugsink import Bugsink, running_bugsink
 from tests.e2e.server import burst, serve
+from tests.support import wait_until
 
 RELEASE = "booty@1.2.3"
 PLANTED_TOKEN = "ghp_PlantedToken0123456789abcdefABCDEF01"
@@ -38,12 +39,11 @@ def booty_env(bugsink: Bugsink, tmp_path: Path) -> dict[str, str]:
 
 
 def wait_stored(bugsink: Bugsink, count: int, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def enough() -> dict[str, Any] | None:
         stored = bugsink.stored()
-        if len(stored["events"]) >= count or time.monotonic() > deadline:
-            return stored
-        time.sleep(1)
+        return stored if len(stored["events"]) >= count else None
+
+    return wait_until(enough, f"Bugsink to store {count} events", timeout, interval=1)
 
 
 def test_a_burst_and_three_distinct_errors_are_stored_whole(

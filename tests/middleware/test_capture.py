@@ -11,9 +11,8 @@ from sentry_sdk.utils import event_from_exception
 
 from middleware import SentryLifespan, instrument
 from middleware.capture import capture_unhandled, set_local_variables
-from middleware.lifespan import init_sentry
 from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport, SentryInit
 
 
 def nested(depth: int) -> None:
@@ -29,8 +28,8 @@ def context_of(frames: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     ]
 
 
-def test_source_context_matches_the_sdks_own(capture: CapturingTransport) -> None:
-    init_sentry(load_sentry_config(), transport=capture)
+def test_source_context_matches_the_sdks_own(sentry_init: SentryInit) -> None:
+    capture = sentry_init()
     try:
         nested(3)
     except ValueError as exc:
@@ -45,8 +44,8 @@ def test_source_context_matches_the_sdks_own(capture: CapturingTransport) -> Non
     assert len(got[-1]["pre_context"]) == 5
 
 
-def test_source_context_can_be_turned_off(capture: CapturingTransport) -> None:
-    init_sentry(load_sentry_config(), transport=capture)
+def test_source_context_can_be_turned_off(sentry_init: SentryInit) -> None:
+    capture = sentry_init()
     sentry_sdk.get_client().options["include_source_context"] = False
     try:
         nested(0)
@@ -114,8 +113,8 @@ async def test_none_sends_no_locals(
     assert all("vars" not in f for f in frames["_all"])
 
 
-def test_locals_match_the_sdks_own_serialisation(capture: CapturingTransport) -> None:
-    init_sentry(load_sentry_config(), transport=capture)
+def test_locals_match_the_sdks_own_serialisation(sentry_init: SentryInit) -> None:
+    capture = sentry_init()
     set_local_variables(sentry_sdk.get_client(), "all")
     try:
         try:
@@ -156,10 +155,10 @@ def _login(password: str) -> None:
     raise ValueError(f"login failed ({len(password) + len(api_key)})")
 
 
-def test_secret_named_locals_of_in_app_frames_are_scrubbed(capture: CapturingTransport) -> None:
+def test_secret_named_locals_of_in_app_frames_are_scrubbed(sentry_init: SentryInit) -> None:
     # The exception interface skips the client's serializer: the scrubber's
     # replacements in it must still reach Sentry as plain values.
-    init_sentry(load_sentry_config(), transport=capture)
+    capture = sentry_init()
     try:
         _login("hunter" + "2" * 8)  # built at run time: the source context shows this line
     except ValueError as exc:

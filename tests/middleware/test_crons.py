@@ -15,7 +15,7 @@ from middleware.crons import WorkerMonitor
 from middleware.jobs import job_scope
 from middleware.lifespan import init_sentry
 from middleware.settings import ConfigError, load_sentry_config
-from tests.support.sentry import EnvelopeServer
+from tests.support import INCOMING, TRACE_ID, EnvelopeServer
 from tests.test_docs import readme_blocks
 
 EVERY = 0.1
@@ -151,14 +151,12 @@ async def test_job_kinds_report_their_own_runs(server: EnvelopeServer) -> None:
 async def test_a_job_kind_check_in_is_linked_to_the_jobs_trace(server: EnvelopeServer) -> None:
     start_sentry()
     monitor = WorkerMonitor.from_env(service="booty")
-    trace = {"sentry-trace": "771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12-1"}
+    trace = {"sentry-trace": INCOMING["sentry-trace"]}
     with job_scope("pipeline", "j-1", trace=trace), monitor.job("pipeline"):
         pass
     items = check_ins(server)
     assert [item["status"] for item in items] == ["in_progress", "ok"]
-    assert {item["contexts"]["trace"]["trace_id"] for item in items} == {
-        "771a43a4192642f0b136d5159a501700"
-    }
+    assert {item["contexts"]["trace"]["trace_id"] for item in items} == {TRACE_ID}
     assert "monitor_config" not in items[0]  # without `every` the monitor is made in Sentry
 
 

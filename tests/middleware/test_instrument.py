@@ -9,8 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from middleware import SentryLifespan, get_request_id, instrument
-from tests.asgi import running
-from tests.support.sentry import CapturingTransport
+from tests.support import CapturingTransport, running
 
 
 def app_with_routes(transport: CapturingTransport, **options: Any) -> FastAPI:

@@ -10,24 +10,14 @@ import sentry_sdk
 
 from middleware.context import RequestIdFilter, get_request_id
 from middleware.jobs import job_scope, span, trace_headers
-from middleware.lifespan import init_sentry
-from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
+from tests.support import INCOMING, PARENT_SPAN_ID, TRACE_ID, CapturingTransport, SentryInit
 
 logger = logging.getLogger("tests.jobs")
 
-TRACE_ID = "771a43a4192642f0b136d5159a501700"
-PARENT_SPAN = "b0e6f15b45c36b12"
-INCOMING = {
-    "sentry-trace": f"{TRACE_ID}-{PARENT_SPAN}-1",
-    "baggage": f"sentry-trace_id={TRACE_ID},sentry-sample_rate=1.0,sentry-sampled=true",
-}
-
 
 @pytest.fixture
-def sentry(capture: CapturingTransport) -> CapturingTransport:
-    init_sentry(load_sentry_config(), transport=capture)
-    return capture
+def sentry(sentry_init: SentryInit) -> CapturingTransport:
+    return sentry_init()
 
 
 class Boom(Exception):
@@ -191,10 +181,8 @@ def test_stored_trace_is_continued_with_tracing_off(sentry: CapturingTransport) 
 
 
 @pytest.fixture
-def traced(capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch) -> CapturingTransport:
-    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "1")
-    init_sentry(load_sentry_config(), transport=capture)
-    return capture
+def traced(sentry_init: SentryInit) -> CapturingTransport:
+    return sentry_init(SENTRY_TRACES_SAMPLE_RATE="1")
 
 
 @pytest.mark.parametrize(("fails", "reraise"), [(False, False), (True, False), (True, True)])
@@ -213,7 +201,7 @@ def test_one_transaction_per_job_continuing_the_stored_trace(
     assert transaction["transaction"] == "build"
     assert transaction["transaction_info"] == {"source": "task"}
     assert trace["op"] == "queue.task"
-    assert trace["trace_id"] == TRACE_ID and trace["parent_span_id"] == PARENT_SPAN
+    assert trace["trace_id"] == TRACE_ID and trace["parent_span_id"] == PARENT_SPAN_ID
     assert trace["status"] == ("internal_error" if fails else "ok")
     db_span, http_span = sorted(transaction["spans"], key=lambda s: s["op"])
     assert (db_span["op"], db_span["description"]) == ("db", "INSERT jobs")
@@ -237,11 +225,11 @@ def test_trace_headers_are_what_a_job_continues(traced: CapturingTransport) -> N
 
 @pytest.mark.parametrize("rate", ["0", None])
 def test_no_transaction_and_no_span_with_tracing_off(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, rate: str | None
+    sentry_init: SentryInit, monkeypatch: pytest.MonkeyPatch, rate: str | None
 ) -> None:
     if rate is not None:
         monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", rate)
-    init_sentry(load_sentry_config(), transport=capture)
+    capture = sentry_init()
     with job_scope("build", "j1"):
         assert sentry_sdk.get_current_span() is None
         with span("db", "x") as inner:

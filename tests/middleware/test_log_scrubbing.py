@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from middleware import SentryLifespan
 from middleware.log_scrubbing import ScrubbingFilter
-from tests.asgi import running
+from tests.support import running
 from tests.support.corpus import CORPUS, EMAIL, INTERNAL_TOKEN, SECRET_ENV_VALUES
 
 FILTERED = "[Filtered]"

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from middleware import SentryLifespan, add_request_ids, instrument
 from middleware.jobs import job_scope
-from tests.asgi import running
+from tests.support import running
 from tests.test_docs import readme_blocks
 
 try:

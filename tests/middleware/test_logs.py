@@ -14,9 +14,8 @@ from middleware import RequestIdFilter, SentryLifespan, instrument
 from middleware.jobs import job_scope
 from middleware.lifespan import init_sentry
 from middleware.settings import load_sentry_config
-from tests.asgi import running
 from tests.oracle import assert_nothing_left
-from tests.support.sentry import CapturingTransport
+from tests.support import CapturingTransport, SentryInit, running
 
 logger = logging.getLogger("tests.logs")
 
@@ -60,13 +59,12 @@ def logs_enabled(
 
 
 @pytest.fixture
-def logs_on(logs_enabled: CapturingTransport) -> CapturingTransport:
-    init_sentry(load_sentry_config(), secret_env=["GITHUB_TOKEN"], transport=logs_enabled)
-    return logs_enabled
+def logs_on(logs_enabled: CapturingTransport, sentry_init: SentryInit) -> CapturingTransport:
+    return sentry_init(secret_env=["GITHUB_TOKEN"])
 
 
-def test_logs_are_off_by_default(capture: CapturingTransport) -> None:
-    init_sentry(load_sentry_config(), transport=capture)
+def test_logs_are_off_by_default(sentry_init: SentryInit) -> None:
+    capture = sentry_init()
     logger.warning("not a log item")
     logger.error("an event")
     assert logs(capture) == []
@@ -149,7 +147,7 @@ def test_records_are_scrubbed_as_events_are(logs_on: CapturingTransport) -> None
 
 @pytest.mark.parametrize("release", [None, "1.2.3"])
 def test_a_log_s_release_is_exactly_sentry_release(
-    capture: CapturingTransport,
+    sentry_init: SentryInit,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     release: str | None,
@@ -159,7 +157,7 @@ def test_a_log_s_release_is_exactly_sentry_release(
     if release is not None:
         monkeypatch.setenv("SENTRY_RELEASE", release)
     caplog.set_level(logging.INFO)
-    init_sentry(load_sentry_config(), transport=capture)
+    capture = sentry_init()
     logger.info("released")
     (log,) = logs(capture)
     assert attributes(log).get("sentry.release") == release

@@ -1,14 +1,18 @@
+"""One scope per request: its events, breadcrumbs, user context and errors, and only its own."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
 import sentry_sdk
 from asgi_lifespan import LifespanManager
 from fastapi import BackgroundTasks, FastAPI, HTTPException, WebSocket
+from fastapi.routing import APIRoute
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -17,189 +21,75 @@ from starlette.types import Message, Receive, Scope, Send
 
 from middleware import (
     RequestContextMiddleware,
-    RequestIdFilter,
     SentryLifespan,
     get_request_id,
     instrument,
     set_user_context,
 )
-from tests.asgi import running, websocket_scope
-from tests.conftest import CapturingTransport
+from tests.support import CapturingTransport, app_with, running, websocket_scope
 
 logger = logging.getLogger("tests.app")
 
 
-def fastapi_app(transport: CapturingTransport | None = None) -> FastAPI:
-    app = FastAPI(lifespan=SentryLifespan(transport=transport))
-    instrument(app)
-
-    @app.get("/ok")
-    async def ok() -> dict[str, str | None]:
-        return {"request_id": get_request_id()}
-
-    @app.get("/items/{item_id}")
-    async def item(item_id: int) -> dict[str, int]:
-        return {"item_id": item_id}
-
-    @app.get("/boom")
-    async def boom() -> None:
-        raise RuntimeError("boom")
-
-    @app.get("/http-500")
-    async def http_500() -> None:
-        raise HTTPException(status_code=500, detail="broken")
-
-    @app.get("/http-404")
-    async def http_404() -> None:
-        raise HTTPException(status_code=404)
-
-    @app.get("/log-exception")
-    async def log_exception() -> None:
-        try:
-            raise ValueError("bad value")
-        except ValueError:
-            logger.exception("handling failed")
-            raise
-
-    @app.get("/log-error")
-    async def log_error() -> None:
-        logger.error("payment provider returned 503")
-        raise KeyError(3)  # str(KeyError(3)) is "3", which the log's text contains
-
-    @app.get("/log-unrelated")
-    async def log_unrelated() -> dict[str, str]:
-        logger.error("cache is cold")
-        return {"status": "ok"}
-
-    @app.get("/background")
-    async def background(tasks: BackgroundTasks) -> dict[str, str]:
-        def fail() -> None:
-            raise KeyError("from a background task")
-
-        tasks.add_task(fail)
-        return {"status": "accepted"}
-
-    @app.get("/tenant/{tenant}/user/{user}")
-    async def tenant(
-        tenant: str, user: str, fail: bool = False, report: bool = False
-    ) -> dict[str, str]:
-        set_user_context(user_id=user, tenant_id=tenant)
-        sentry_sdk.add_breadcrumb(category="test", message=f"crumb for {tenant}")
-        await asyncio.sleep(0)
-        if report:
-            sentry_sdk.capture_message(f"report from {tenant}")
-        if fail:
-            raise RuntimeError(f"failure in {tenant}")
-        return {"tenant": tenant}
-
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        await websocket.send_text(get_request_id() or "")
-        await websocket.close()
-
-    return app
+async def item(item_id: int) -> dict[str, int]:
+    return {"item_id": item_id}
 
 
-@pytest.mark.parametrize(
-    "incoming",
-    [
-        "3b1f7e2a-55c4-4d2e-9a8f-0c1d2e3f4a5b",
-        "5f3a9c7e1b2d4f6a8c0e2b4d6f8a0c2e",  # nginx $request_id
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # traceparent
-        "req:1.2_3",
-        "x" * 128,
-    ],
-)
-async def test_valid_incoming_request_id_is_kept(incoming: str) -> None:
-    async with running(fastapi_app()) as client:
-        response = await client.get("/ok", headers={"X-Request-ID": incoming})
-    assert response.headers["x-request-id"] == incoming
-    assert response.json() == {"request_id": incoming}
+async def boom() -> None:
+    raise RuntimeError("boom")
 
 
-@pytest.mark.parametrize(
-    "incoming", ["", "x" * 129, "has space", "semi;colon", "<script>", "caf\u00e9", "a/b"]
-)
-async def test_invalid_request_id_is_replaced_and_never_reflected(
-    incoming: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    async with running(fastapi_app()) as client:
-        response = await client.get("/ok", headers={b"X-Request-ID": incoming.encode()})
-    new = response.headers["x-request-id"]
-    assert new != incoming
-    assert len(new) == 32 and uuid.UUID(hex=new).version == 4
-    (warning,) = [r for r in caplog.records if r.name == "middleware.request"]
-    assert new in warning.getMessage()
-    if incoming:
-        assert incoming not in warning.getMessage()
+async def http_500() -> None:
+    raise HTTPException(status_code=500, detail="broken")
 
 
-async def test_request_id_is_generated_when_absent() -> None:
-    async with running(fastapi_app()) as client:
-        first = (await client.get("/ok")).headers["x-request-id"]
-        second = (await client.get("/ok")).headers["x-request-id"]
-    assert first != second
+async def http_404() -> None:
+    raise HTTPException(status_code=404)
 
 
-@pytest.mark.parametrize(
-    ("path", "status"),
-    [
-        ("/ok", 200),
-        ("/missing", 404),
-        ("/items/not-a-number", 422),
-        ("/boom", 500),
-        ("/http-404", 404),
-        ("/http-500", 500),
-    ],
-)
-async def test_request_id_is_echoed_on_every_response(
-    capture: CapturingTransport, path: str, status: int
-) -> None:
-    async with running(fastapi_app(capture)) as client:
-        response = await client.get(path, headers={"X-Request-ID": "echo-me"})
-    assert response.status_code == status
-    assert response.headers.get_list("x-request-id") == ["echo-me"]
+async def log_exception() -> None:
+    try:
+        raise ValueError("bad value")
+    except ValueError:
+        logger.exception("handling failed")
+        raise
 
 
-async def test_an_existing_header_from_the_app_is_replaced_not_duplicated() -> None:
-    async def handler(request: Request) -> PlainTextResponse:
-        return PlainTextResponse("hi", headers={"X-Request-ID": "set-by-the-app"})
-
-    app = Starlette(routes=[Route("/", handler)])
-    app.add_middleware(RequestContextMiddleware)
-    async with running(app) as client:
-        response = await client.get("/", headers={"X-Request-ID": "from-client"})
-    assert response.headers.get_list("x-request-id") == ["from-client"]
+async def log_error() -> None:
+    logger.error("payment provider returned 503")
+    raise KeyError(3)  # str(KeyError(3)) is "3", which the log's text contains
 
 
-async def test_request_id_contextvar_is_reset_after_the_request() -> None:
-    async with running(fastapi_app()) as client:
-        await client.get("/ok")
-        assert get_request_id() is None
+async def log_unrelated() -> dict[str, str]:
+    logger.error("cache is cold")
+    return {"status": "ok"}
 
 
-async def test_log_filter_adds_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.handler.addFilter(RequestIdFilter())
+async def background(tasks: BackgroundTasks) -> dict[str, str]:
+    def fail() -> None:
+        raise KeyError("from a background task")
 
-    async def handler(request: Request) -> PlainTextResponse:
-        logger.warning("inside")
-        return PlainTextResponse("ok")
+    tasks.add_task(fail)
+    return {"status": "accepted"}
 
-    app = Starlette(routes=[Route("/", handler)])
-    app.add_middleware(RequestContextMiddleware)
-    async with running(app) as client:
-        await client.get("/", headers={"X-Request-ID": "log-me"})
-    logger.warning("outside")
-    ids = {r.getMessage(): getattr(r, "request_id", None) for r in caplog.records}
-    assert ids["inside"] == "log-me"
-    assert ids["outside"] == "-"
+
+async def tenant(
+    tenant: str, user: str, fail: bool = False, report: bool = False
+) -> dict[str, str]:
+    set_user_context(user_id=user, tenant_id=tenant)
+    sentry_sdk.add_breadcrumb(category="test", message=f"crumb for {tenant}")
+    await asyncio.sleep(0)
+    if report:
+        sentry_sdk.capture_message(f"report from {tenant}")
+    if fail:
+        raise RuntimeError(f"failure in {tenant}")
+    return {"tenant": tenant}
 
 
 async def test_unhandled_exception_gives_one_event_with_request_data(
     capture: CapturingTransport,
 ) -> None:
-    async with running(fastapi_app(capture)) as client:
+    async with running(app_with(APIRoute("/boom", boom), transport=capture)) as client:
         response = await client.get(
             "/boom?page=2", headers={"X-Request-ID": "req-1", "User-Agent": "pytest"}
         )
@@ -222,6 +112,13 @@ async def test_unhandled_exception_gives_one_event_with_request_data(
     assert [c["message"] for c in crumbs] == ["GET /boom"]
 
 
+TRAPS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "/http-500": http_500,
+    "/log-exception": log_exception,
+    "/background": background,
+}
+
+
 @pytest.mark.parametrize(
     ("path", "kind"),
     [
@@ -233,7 +130,7 @@ async def test_unhandled_exception_gives_one_event_with_request_data(
 async def test_the_usual_traps_still_give_exactly_one_event(
     capture: CapturingTransport, path: str, kind: str
 ) -> None:
-    async with running(fastapi_app(capture)) as client:
+    async with running(app_with(APIRoute(path, TRAPS[path]), transport=capture)) as client:
         response = await client.get(path)
     events = capture.events
     assert len(events) == 1, [e.get("logentry") or e.get("exception") for e in events]
@@ -244,7 +141,9 @@ async def test_the_usual_traps_still_give_exactly_one_event(
 
 
 async def test_the_logged_exception_stays_a_breadcrumb(capture: CapturingTransport) -> None:
-    async with running(fastapi_app(capture)) as client:
+    async with running(
+        app_with(APIRoute("/log-exception", log_exception), transport=capture)
+    ) as client:
         await client.get("/log-exception")
     (event,) = capture.events
     messages = [c.get("message") for c in event["breadcrumbs"]["values"]]
@@ -254,7 +153,8 @@ async def test_the_logged_exception_stays_a_breadcrumb(capture: CapturingTranspo
 async def test_an_error_log_is_dropped_by_identity_never_by_its_text(
     capture: CapturingTransport,
 ) -> None:
-    async with running(fastapi_app(capture)) as client:
+    app = app_with(APIRoute("/log-error", log_error), transport=capture)
+    async with running(app) as client:
         response = await client.get("/log-error", headers={"X-Request-ID": "pay-1"})
     assert response.status_code == 500
     log, error = sorted(capture.events, key=lambda e: "exception" in e)
@@ -264,7 +164,8 @@ async def test_an_error_log_is_dropped_by_identity_never_by_its_text(
 
 
 async def test_an_unrelated_error_log_is_still_its_own_event(capture: CapturingTransport) -> None:
-    async with running(fastapi_app(capture)) as client:
+    app = app_with(APIRoute("/log-unrelated", log_unrelated), transport=capture)
+    async with running(app) as client:
         response = await client.get("/log-unrelated", headers={"X-Request-ID": "log-1"})
     assert response.status_code == 200
     (event,) = capture.events
@@ -273,14 +174,19 @@ async def test_an_unrelated_error_log_is_still_its_own_event(capture: CapturingT
 
 
 async def test_http_exception_below_500_is_not_captured(capture: CapturingTransport) -> None:
-    async with running(fastapi_app(capture)) as client:
+    app = app_with(
+        APIRoute("/http-404", http_404), APIRoute("/items/{item_id}", item), transport=capture
+    )
+    async with running(app) as client:
         assert (await client.get("/http-404")).status_code == 404
         assert (await client.get("/items/x")).status_code == 422
     assert capture.events == []
 
 
 async def test_user_and_tenant_context(capture: CapturingTransport) -> None:
-    async with running(fastapi_app(capture)) as client:
+    async with running(
+        app_with(APIRoute("/tenant/{tenant}/user/{user}", tenant), transport=capture)
+    ) as client:
         await client.get("/tenant/acme/user/u-7", params={"fail": "true"})
     (event,) = capture.events
     assert event["user"] == {"id": "u-7", "tenant_id": "acme"}
@@ -320,7 +226,9 @@ async def test_bad_user_or_tenant_values_are_dropped_with_a_warning(
 async def test_a_thousand_concurrent_requests_stay_isolated(capture: CapturingTransport) -> None:
     # Messages rather than exceptions: the same scope data, without 1000 stack traces.
     count = 1000
-    async with running(fastapi_app(capture)) as client:
+    async with running(
+        app_with(APIRoute("/tenant/{tenant}/user/{user}", tenant), transport=capture)
+    ) as client:
 
         async def one(i: int) -> httpx.Response:
             return await client.get(
@@ -340,22 +248,6 @@ async def test_a_thousand_concurrent_requests_stay_isolated(capture: CapturingTr
         assert event["message"] == f"report from t{i}"
         crumbs = [(c.get("category"), c.get("message")) for c in event["breadcrumbs"]["values"]]
         assert crumbs == [("request", f"GET /tenant/t{i}/user/u{i}"), ("test", f"crumb for t{i}")]
-
-
-async def test_websocket_gets_its_own_request_id_and_scope() -> None:
-    app = fastapi_app()
-    messages: list[Message] = []
-    inbox = [{"type": "websocket.connect"}]
-
-    async def receive() -> Message:
-        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
-
-    async def send(message: Message) -> None:
-        messages.append(message)
-
-    scope = websocket_scope("/ws", request_id=b"ws-1")
-    await app(scope, receive, send)
-    assert [m.get("text") for m in messages if m["type"] == "websocket.send"] == ["ws-1"]
 
 
 async def test_lifespan_passes_through_untouched() -> None:
@@ -402,51 +294,15 @@ async def test_works_as_a_plain_asgi_wrapper(capture: CapturingTransport) -> Non
     assert response.json()["event_id"] == event["event_id"]
 
 
-async def test_custom_header_generator_and_validator() -> None:
-    async def handler(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(get_request_id() or "")
-
-    app = Starlette(routes=[Route("/", handler)])
-    app.add_middleware(
-        RequestContextMiddleware,
-        header_name="X-Correlation-ID",
-        generator=lambda: "generated",
-        validator=lambda value: value.startswith("ok-"),
-    )
-    async with running(app) as client:
-        kept = await client.get("/", headers={"X-Correlation-ID": "ok-1"})
-        replaced = await client.get("/", headers={"X-Correlation-ID": "nope"})
-    assert (kept.text, kept.headers["x-correlation-id"]) == ("ok-1", "ok-1")
-    assert (replaced.text, replaced.headers["x-correlation-id"]) == ("generated", "generated")
-
-
 async def test_breadcrumbs_from_outside_the_request_stay_outside(
     capture: CapturingTransport,
 ) -> None:
-    async with running(fastapi_app(capture)) as client:
+    async with running(app_with(APIRoute("/boom", boom), transport=capture)) as client:
         sentry_sdk.add_breadcrumb(category="outside", message="logged before the request")
         await client.get("/boom")
     (event,) = capture.events
     categories = [c.get("category") for c in event["breadcrumbs"]["values"]]
     assert categories == ["request"]
-
-
-async def test_the_replacement_warning_carries_the_new_request_id(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.handler.addFilter(RequestIdFilter())
-    async with running(fastapi_app()) as client:
-        response = await client.get("/ok", headers={"X-Request-ID": "bad value"})
-    (warning,) = [r for r in caplog.records if r.name == "middleware.request"]
-    assert getattr(warning, "request_id", None) == response.headers["x-request-id"]
-
-
-async def test_only_the_first_request_id_header_counts() -> None:
-    async with running(fastapi_app()) as client:
-        response = await client.get(
-            "/ok", headers=[("X-Request-ID", "first-1"), ("X-Request-ID", "second-2")]
-        )
-    assert response.headers.get_list("x-request-id") == ["first-1"]
 
 
 async def test_websocket_errors_are_captured_in_the_connections_scope(

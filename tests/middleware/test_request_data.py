@@ -15,8 +15,7 @@ from starlette.routing import Mount, Route
 
 from middleware import RequestContextMiddleware, SentryLifespan, instrument
 from middleware.request_data import BodySize
-from tests.asgi import running
-from tests.support.sentry import CapturingTransport
+from tests.support import CapturingTransport, running
 
 
 async def boom(request: Request) -> PlainTextResponse:

@@ -11,25 +11,19 @@ import sentry_sdk
 from sentry_sdk.tracing import TransactionSource
 from sentry_sdk.types import Event
 
-from middleware.lifespan import init_sentry
-from middleware.settings import load_sentry_config
-from tests.conftest import FAKE_DSN, CapturingTransport
+from tests.support import FAKE_DSN, CapturingTransport, SentryInit
 
 SECRET = "s3cr3t-Value-9f8e7d6c"
 FILTERED = "[Filtered]"
 
 
 def start(
-    capture: CapturingTransport,
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    pii: bool = False,
-    secret_env: tuple[str, ...] = (),
-) -> None:
-    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "1.0")
+    sentry_init: SentryInit, *, pii: bool = False, secret_env: tuple[str, ...] = ()
+) -> CapturingTransport:
+    environment = {"SENTRY_TRACES_SAMPLE_RATE": "1.0"}
     if pii:
-        monkeypatch.setenv("SENTRY_SEND_DEFAULT_PII", "true")
-    init_sentry(load_sentry_config(), secret_env=secret_env, transport=capture)
+        environment["SENTRY_SEND_DEFAULT_PII"] = "true"
+    return sentry_init(secret_env=secret_env, **environment)
 
 
 def only_event(capture: CapturingTransport) -> dict[str, Any]:
@@ -160,10 +154,8 @@ LOCATIONS: dict[str, tuple[Callable[[], None], Callable[[dict[str, Any]], Any], 
 
 
 @pytest.mark.parametrize("location", LOCATIONS)
-def test_location(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, location: str
-) -> None:
-    start(capture, monkeypatch)
+def test_location(sentry_init: SentryInit, location: str) -> None:
+    capture = start(sentry_init)
     emit, read, expected = LOCATIONS[location]
 
     with sentry_sdk.isolation_scope():
@@ -179,10 +171,8 @@ def _raise_with_locals() -> None:
     raise ValueError(f"refused token={SECRET}", config, headers, note)
 
 
-def test_exception_value_and_frame_locals_at_any_depth(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    start(capture, monkeypatch)
+def test_exception_value_and_frame_locals_at_any_depth(sentry_init: SentryInit) -> None:
+    capture = start(sentry_init)
 
     try:
         _raise_with_locals()
@@ -197,10 +187,8 @@ def test_exception_value_and_frame_locals_at_any_depth(
     assert local["note"] == f"'cookie: {FILTERED}'"
 
 
-def test_transaction_and_span_data(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    start(capture, monkeypatch)
+def test_transaction_and_span_data(sentry_init: SentryInit) -> None:
+    capture = start(sentry_init)
 
     with sentry_sdk.start_transaction(
         name=f"job token={SECRET}", source=TransactionSource.TASK
@@ -225,11 +213,11 @@ def test_transaction_and_span_data(
 
 
 def test_configured_secrets_and_dsn_key(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+    sentry_init: SentryInit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "plain-looking-value")
     monkeypatch.setenv("LLM_API_KEY", "short")
-    start(capture, monkeypatch, secret_env=("GITHUB_TOKEN", "LLM_API_KEY"))
+    capture = start(sentry_init, secret_env=("GITHUB_TOKEN", "LLM_API_KEY"))
     dsn_key = FAKE_DSN.split("//")[1].split("@")[0]
 
     capture_with(
@@ -247,9 +235,9 @@ def test_configured_secrets_and_dsn_key(
 
 
 def test_send_default_pii_keeps_user_ip_and_cookie_names_not_secrets(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+    sentry_init: SentryInit,
 ) -> None:
-    start(capture, monkeypatch, pii=True)
+    capture = start(sentry_init, pii=True)
     user = {"id": "42", "ip_address": "203.0.113.7", "username": "ann", "api_token": SECRET}
 
     with sentry_sdk.isolation_scope() as scope:
@@ -268,10 +256,8 @@ def test_send_default_pii_keeps_user_ip_and_cookie_names_not_secrets(
     assert event["request"]["headers"]["Authorization"] == FILTERED
 
 
-def test_without_send_default_pii_ip_and_cookies_are_dropped(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    start(capture, monkeypatch)
+def test_without_send_default_pii_ip_and_cookies_are_dropped(sentry_init: SentryInit) -> None:
+    capture = start(sentry_init)
     headers = {
         "Cookie": "theme=dark",
         "X-Forwarded-For": "203.0.113.7",
@@ -331,10 +317,8 @@ PATTERNS = {
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_pattern_inside_a_string(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, pattern: str
-) -> None:
-    start(capture, monkeypatch)
+def test_pattern_inside_a_string(sentry_init: SentryInit, pattern: str) -> None:
+    capture = start(sentry_init)
     value, replaced = PATTERNS[pattern]
 
     sentry_sdk.capture_message(f"before {value} after")

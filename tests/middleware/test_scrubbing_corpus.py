@@ -11,9 +11,7 @@ import pytest
 import sentry_sdk
 from sentry_sdk.types import Event
 
-from middleware.lifespan import init_sentry
-from middleware.settings import load_sentry_config
-from tests.support import CapturingTransport
+from tests.support import CapturingTransport, SentryInit
 from tests.support.corpus import (
     CLIENT_IP,
     CLIENT_IP_HEADERS,
@@ -30,10 +28,8 @@ from tests.support.corpus import (
 FILTERED = "[Filtered]"
 
 
-def start(capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in SECRET_ENV_VALUES.items():
-        monkeypatch.setenv(name, value)
-    init_sentry(load_sentry_config(), secret_env=tuple(SECRET_ENV_VALUES), transport=capture)
+def start(sentry_init: SentryInit) -> CapturingTransport:
+    return sentry_init(secret_env=tuple(SECRET_ENV_VALUES), **SECRET_ENV_VALUES)
 
 
 def _request(request: dict[str, Any]) -> None:
@@ -103,10 +99,8 @@ PLACES: dict[str, Callable[[str], None]] = {
 
 @pytest.mark.parametrize("planted", CORPUS, ids=lambda p: p.name)
 @pytest.mark.parametrize("place", PLACES)
-def test_no_disguised_secret_leaves(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, planted: Planted, place: str
-) -> None:
-    start(capture, monkeypatch)
+def test_no_disguised_secret_leaves(sentry_init: SentryInit, planted: Planted, place: str) -> None:
+    capture = start(sentry_init)
 
     with sentry_sdk.isolation_scope():
         PLACES[place](planted.text)
@@ -118,10 +112,8 @@ def test_no_disguised_secret_leaves(
 
 
 @pytest.mark.parametrize("planted", QUERY_KEYS, ids=lambda p: p.name)
-def test_query_keys_are_scanned(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch, planted: Planted
-) -> None:
-    start(capture, monkeypatch)
+def test_query_keys_are_scanned(sentry_init: SentryInit, planted: Planted) -> None:
+    capture = start(sentry_init)
 
     _request({"query_string": f"{planted.text}&page=2"})
 
@@ -132,9 +124,9 @@ def test_query_keys_are_scanned(
 
 
 def test_a_secret_at_the_end_of_a_long_string_is_filtered_before_the_cut(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+    sentry_init: SentryInit,
 ) -> None:
-    start(capture, monkeypatch)
+    capture = start(sentry_init)
     [planted] = [p for p in CORPUS if p.name == "long string tail"]
 
     sentry_sdk.capture_event(cast(Event, {"message": "long", "extra": {"blob": planted.text}}))
@@ -151,10 +143,8 @@ def _client_ip_headers() -> dict[str, str]:
     return headers
 
 
-def test_without_send_default_pii_no_client_ip_or_email_is_sent(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    start(capture, monkeypatch)
+def test_without_send_default_pii_no_client_ip_or_email_is_sent(sentry_init: SentryInit) -> None:
+    capture = start(sentry_init)
     # What a framework frame holds: the ASGI scope with its client and raw headers.
     scope = {
         "client": (CLIENT_IP, 51234),
@@ -185,10 +175,10 @@ def test_without_send_default_pii_no_client_ip_or_email_is_sent(
 
 
 def test_with_send_default_pii_the_client_ip_is_kept(
-    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+    sentry_init: SentryInit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SENTRY_SEND_DEFAULT_PII", "true")
-    start(capture, monkeypatch)
+    capture = start(sentry_init)
 
     _request({"headers": {"Fly-Client-IP": CLIENT_IP, "From": EMAIL}})
 

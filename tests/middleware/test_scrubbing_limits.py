@@ -11,17 +11,11 @@ from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Event
 
 from middleware._budget import MAX_EVENT_ITEMS, MAX_EVENT_TEXT, MAX_TEXT
-from middleware.lifespan import init_sentry
 from middleware.scrubbing import Scrubber
-from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
+from tests.support import SentryInit
 
 TOKEN = "ghp_" + "Z9y8X7w6" * 5
 FILTERED = "[Filtered]"
-
-
-def start(capture: CapturingTransport) -> None:
-    init_sentry(load_sentry_config(), transport=capture)
 
 
 def nested(depth: int) -> list[Any]:
@@ -42,9 +36,9 @@ def cyclic() -> dict[str, Any]:
 
 
 def test_deep_huge_and_cyclic_locals_still_give_one_clean_event(
-    capture: CapturingTransport,
+    sentry_init: SentryInit,
 ) -> None:
-    start(capture)
+    capture = sentry_init()
 
     def handler() -> None:
         deep = nested(10_000)
@@ -62,8 +56,8 @@ def test_deep_huge_and_cyclic_locals_still_give_one_clean_event(
     assert TOKEN.encode() not in capture.serialized()
 
 
-def test_huge_string_is_cut_before_the_scan(capture: CapturingTransport) -> None:
-    start(capture)
+def test_huge_string_is_cut_before_the_scan(sentry_init: SentryInit) -> None:
+    capture = sentry_init()
 
     sentry_sdk.capture_event({"message": "big", "extra": {"blob": "y " * 500_000 + TOKEN}})
 
@@ -93,9 +87,9 @@ def test_direct_scrub_of_a_raw_pathological_event_is_bounded_and_serialisable() 
 
 
 def test_breadcrumb_data_the_caller_holds_is_not_changed(
-    capture: CapturingTransport,
+    sentry_init: SentryInit,
 ) -> None:
-    start(capture)
+    capture = sentry_init()
     data = {"x-auth-token": TOKEN, "page": 2}
 
     with sentry_sdk.isolation_scope():
@@ -108,9 +102,9 @@ def test_breadcrumb_data_the_caller_holds_is_not_changed(
 
 
 def test_the_scope_user_is_not_changed_by_the_sdk_side_scrubber(
-    capture: CapturingTransport,
+    sentry_init: SentryInit,
 ) -> None:
-    start(capture)
+    capture = sentry_init()
     user = {"id": "7", "session_key": TOKEN}
 
     with sentry_sdk.isolation_scope() as scope:

@@ -14,11 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sentry_sdk.types import Event
 
-from middleware.lifespan import init_sentry
 from middleware.scrubbing import Scrubber
-from middleware.settings import load_sentry_config
-from tests.conftest import CapturingTransport
 from tests.oracle import assert_nothing_left
+from tests.support import CapturingTransport, SentryInit
 
 CONFIGURED = "cfg-4f1d9c2b7a0e"
 SECRET_KEYS = (
@@ -213,10 +211,8 @@ def plans(draw: st.DrawFn) -> Plan:
 
 
 @pytest.fixture
-def client(capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch) -> CapturingTransport:
-    monkeypatch.setenv("GITHUB_TOKEN", CONFIGURED)
-    init_sentry(load_sentry_config(), secret_env=("GITHUB_TOKEN",), transport=capture)
-    return capture
+def client(sentry_init: SentryInit) -> CapturingTransport:
+    return sentry_init(secret_env=("GITHUB_TOKEN",), GITHUB_TOKEN=CONFIGURED)
 
 
 @settings(

@@ -12,7 +12,7 @@ import pytest
 import sentry_sdk
 
 from middleware import _sdk
-from tests.conftest import FAKE_DSN, CapturingTransport, EnvelopeServer
+from tests.support import FAKE_DSN, CapturingTransport, EnvelopeServer
 
 
 def _client(transport: CapturingTransport, **options: object) -> sentry_sdk.Client:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from middleware import SentryLifespan, instrument, load_sentry_config, storm
 from middleware.settings import ConfigError
 from middleware.storm import StormGuard
-from tests.conftest import CapturingTransport, EnvelopeServer
+from tests.support import CapturingTransport, EnvelopeServer
 
 
 class Clock:

@@ -11,15 +11,7 @@ from fastapi import FastAPI
 from sentry_sdk.utils import Dsn
 
 from middleware import SentryLifespan, instrument
-from tests.asgi import running
-from tests.conftest import CapturingTransport
-
-TRACE_ID = "771a43a4192642f0b136d5159a501700"
-PARENT_SPAN_ID = "b0e6f15b45c36b12"
-INCOMING = {
-    "sentry-trace": f"{TRACE_ID}-{PARENT_SPAN_ID}-1",
-    "baggage": f"sentry-trace_id={TRACE_ID},sentry-sample_rate=1.0,sentry-sampled=true",
-}
+from tests.support import INCOMING, PARENT_SPAN_ID, TRACE_ID, CapturingTransport, running
 
 
 def traced_app(

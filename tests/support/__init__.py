@@ -1,13 +1,29 @@
 """Helpers the tests share: a capturing transport, an envelope server, ports and waits."""
 
-from tests.support.sentry import FAKE_DSN, CapturingTransport, EnvelopeServer, items_of
-from tests.support.wait import free_port, wait_until
+from tests.support.asgi import app_with, running, websocket_scope
+from tests.support.sentry import (
+    FAKE_DSN,
+    CapturingTransport,
+    EnvelopeServer,
+    SentryInit,
+    items_of,
+)
+from tests.support.trace import INCOMING, PARENT_SPAN_ID, TRACE_ID
+from tests.support.wait import answers, free_port, wait_until
 
 __all__ = [
     "FAKE_DSN",
+    "INCOMING",
+    "PARENT_SPAN_ID",
+    "TRACE_ID",
     "CapturingTransport",
     "EnvelopeServer",
+    "SentryInit",
+    "answers",
+    "app_with",
     "free_port",
     "items_of",
+    "running",
     "wait_until",
+    "websocket_scope",
 ]

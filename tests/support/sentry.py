@@ -5,16 +5,37 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
+from middleware import init_sentry, load_sentry_config
 from tests.support.wait import wait_until
 
 FAKE_DSN = "https://publickey0123456789abcdef@sentry.invalid/42"
+
+
+def init_capturing(
+    transport: CapturingTransport, *, secret_env: Iterable[str] = ()
+) -> CapturingTransport:
+    """The sdk initialised from the environment by the plugin's own init_sentry."""
+    init_sentry(load_sentry_config(), secret_env=secret_env, transport=transport)
+    return transport
+
+
+class SentryInit(Protocol):
+    """The `sentry_init` fixture: the sdk initialised from the environment, as the plugin does.
+
+    Keyword variables (SENTRY_TRACES_SAMPLE_RATE="1") are set for the test first; the
+    transport it returns keeps what the client sends.
+    """
+
+    def __call__(
+        self, *, secret_env: Iterable[str] = (), **environment: str
+    ) -> CapturingTransport: ...
 
 
 def items_of(envelopes: list[Envelope], kind: str) -> list[dict[str, Any]]:

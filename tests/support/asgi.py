@@ -7,7 +7,19 @@ from contextlib import asynccontextmanager
 
 import httpx
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Scope
+
+from middleware import SentryLifespan, instrument
+from tests.support.sentry import CapturingTransport
+
+
+def app_with(*routes: BaseRoute, transport: CapturingTransport | None = None) -> FastAPI:
+    """A FastAPI app with the plugin and only the routes a test needs."""
+    app = FastAPI(routes=list(routes), lifespan=SentryLifespan(transport=transport))
+    instrument(app)
+    return app
 
 
 @asynccontextmanager

@@ -1,45 +1,36 @@
 """Exactly-once capture of unhandled exceptions.
 
 DedupeIntegration only drops a second event for the *same exception object*, and
-only in the context that captured it. Inside a request (or job) error log records
-are held back until it ends: a record carrying the exception that ended it
-(`logger.exception(...)` then `raise`) is dropped (it stays a breadcrumb), any
-other is sent then, in the same scope.
+only in the context that captured it; the error log records a request or job
+makes are held back until it ends (see _deferred.py).
 """
 
 from __future__ import annotations
 
 import linecache
-import logging
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import sentry_sdk
 from sentry_sdk.types import Event, Hint
 
 from middleware import storm
+from middleware._runtime import LocalVariables, runtime_for, runtime_of
 from middleware._sdk import (
     AnnotatedValue,
     BaseClient,
-    EventHandler,
-    LoggingIntegration,
-    can_record,
     capture_internal_exceptions,
     event_from_exception,
     iter_stacks,
     keep_serialized,
     serialize_vars,
     set_in_app_in_frames,
-    set_logging_handler,
     strip_string,
 )
-from middleware.context import RequestState, current_state
+from middleware.context import current_state
 
 _CONTEXT = 5  # lines before and after, as the sdk sends
-
-LocalVariables = Literal["in_app", "all", "none"]
 
 # Why no event was sent, in words fit for a GitHub comment.
 NOT_SENT_OFF = "Sentry is off"
@@ -57,14 +48,9 @@ class Captured:
     not_sent: str | None = None
 
 
-_local_variables: weakref.WeakKeyDictionary[BaseClient, LocalVariables] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def set_local_variables(client: BaseClient, mode: LocalVariables) -> None:
     """Whose frames send their locals in `client`'s unhandled-error events."""
-    _local_variables[client] = mode
+    runtime_for(client).local_variables = mode
 
 
 def capture_unhandled(exc: BaseException, mechanism: str) -> str | None:
@@ -93,7 +79,8 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     )
     if verdict.detail == "full":
         with capture_internal_exceptions():
-            mode = _local_variables.get(client, "in_app")
+            runtime = runtime_of(client)
+            mode = "in_app" if runtime is None else runtime.local_variables
             if mode != "none" and options["include_local_variables"]:
                 _add_local_variables(event, exc, options, in_app_only=mode == "in_app")
         if options["include_source_context"]:
@@ -230,45 +217,3 @@ def capture_error(exc: BaseException, *, mechanism: str = "asgi.framework") -> s
             return None
         state.captured.append(exc)
     return capture_unhandled(exc, mechanism)
-
-
-def _about(record: logging.LogRecord, errors: list[BaseException]) -> bool:
-    # By identity only: a message that merely contains str(exc) ("... returned 503"
-    # before `raise KeyError(3)`) is another story and must still be sent.
-    if not record.exc_info:
-        return False
-    logged = record.exc_info[1]
-    return any(logged is error for error in errors)
-
-
-def flush_deferred_logs(state: RequestState, exc: BaseException | None) -> None:
-    """Send the held-back error records, minus those carrying an error already sent."""
-    records, state.deferred_logs = state.deferred_logs or [], None
-    errors = state.captured if exc is None else [*state.captured, exc]
-    for record in records:
-        if not _about(record, errors):
-            _HANDLER.send(record)
-
-
-class _DeferringEventHandler(EventHandler):
-    def emit(self, record: logging.LogRecord) -> Any:
-        state = current_state()
-        deferred = None if state is None else state.deferred_logs
-        if deferred is not None and can_record(self, record):
-            self.format(record)  # now: its args may change before the request ends
-            deferred.append(record)
-            return None
-        return super().emit(record)
-
-    def send(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-
-
-_HANDLER = _DeferringEventHandler(level=logging.ERROR)
-
-
-def logging_integration() -> LoggingIntegration:
-    """The sdk's LoggingIntegration, with error events deferred inside requests and jobs."""
-    integration = LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)
-    set_logging_handler(integration, _HANDLER)
-    return integration

@@ -11,8 +11,9 @@ import sentry_sdk
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from middleware._deferred import flush_deferred_logs
 from middleware._sdk import Transaction, TransactionSource, start_trace
-from middleware.capture import capture_unhandled, flush_deferred_logs
+from middleware.capture import capture_unhandled
 from middleware.context import RequestState, _current, is_valid_request_id
 from middleware.errors import ExceptionHandlers, app_response, error_response
 from middleware.request_data import (

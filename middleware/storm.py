@@ -19,12 +19,12 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Literal
 
+from middleware._runtime import runtime_for, runtime_of
 from middleware._sdk import (
     BaseClient,
     capture_internal_exceptions,
@@ -231,45 +231,36 @@ def _label(key: Fingerprint, frame: FrameType | None) -> str:
     return f"{exc_type.__qualname__} at {module}:{lineno} in {code.co_name}"
 
 
-_guards: weakref.WeakKeyDictionary[BaseClient, StormGuard] = weakref.WeakKeyDictionary()
-
-
 def install(client: BaseClient, guard: StormGuard | None) -> None:
     """Guard `client`'s unhandled-error captures with `guard` (None removes it)."""
-    if guard is None:
-        _guards.pop(client, None)
-    else:
-        _guards[client] = guard
+    runtime_for(client).guard = guard
 
 
 def guard_for(client: BaseClient) -> StormGuard | None:
-    return _guards.get(client)
+    runtime = runtime_of(client)
+    return None if runtime is None else runtime.guard
 
 
-def install_from_settings(
+def guard_from_settings(
     client: BaseClient, *, limit: int, window: float, ceiling: int = 1000
-) -> None:
-    """Install a guard built from SENTRY_STORM_*; limit 0 disables it."""
+) -> StormGuard | None:
+    """A guard built from SENTRY_STORM_* and `client`'s in-app rules; limit 0: none."""
     if limit == 0:
-        install(client, None)
-        return
+        return None
     options = client.options
-    install(
-        client,
-        StormGuard(
-            limit=limit,
-            window=window,
-            ceiling=ceiling,
-            in_app_include=options.get("in_app_include") or (),
-            in_app_exclude=options.get("in_app_exclude") or (),
-            project_root=options.get("project_root"),
-        ),
+    return StormGuard(
+        limit=limit,
+        window=window,
+        ceiling=ceiling,
+        in_app_include=options.get("in_app_include") or (),
+        in_app_exclude=options.get("in_app_exclude") or (),
+        project_root=options.get("project_root"),
     )
 
 
 def admit(client: BaseClient, exc: BaseException) -> Verdict:
     """How much of an event to build for `exc`; a dropped one is recorded as lost."""
-    guard = _guards.get(client)
+    guard = guard_for(client)
     if guard is None:
         return FULL
     verdict = FULL

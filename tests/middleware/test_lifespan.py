@@ -103,7 +103,6 @@ async def test_empty_release_is_absent_not_empty(
 async def test_disabled_line_is_logged_once_per_process(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(middleware.lifespan, "_disabled_logged", False)
     caplog.set_level(logging.INFO)
     for _ in range(3):
         async with running(build_app()) as client:
@@ -246,6 +245,31 @@ async def test_two_apps_in_one_process_share_one_client(capture: CapturingTransp
     assert len(capture.events) == 2
 
 
+async def test_a_second_app_with_other_options_is_refused_by_name(
+    capture: CapturingTransport,
+) -> None:
+    other = CapturingTransport()
+    async with running(build_app(capture)) as http:
+        client = sentry_sdk.get_client()
+        with pytest.raises(RuntimeError, match="another transport: one process has one"):
+            async with LifespanManager(build_app(other)):
+                pass
+        assert sentry_sdk.get_client() is client and client.is_active()
+        await http.get("/boom")
+    assert len(capture.events) == 1
+    assert other.events == []
+
+
+async def test_a_lifespan_after_another_has_ended_starts_with_its_own_options(
+    capture: CapturingTransport,
+) -> None:
+    async with running(build_app(CapturingTransport())):
+        pass
+    async with running(build_app(capture)) as http:
+        await http.get("/boom")
+    assert len(capture.events) == 1
+
+
 async def test_app_state_from_the_apps_lifespan_reaches_requests(
     capture: CapturingTransport,
 ) -> None:
@@ -377,7 +401,7 @@ async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flus
 ) -> None:
     middleware.init_from_environment(transport=capture)
     client = sentry_sdk.get_client()
-    async with running(build_app()) as http:
+    async with running(build_app(capture)) as http:
         assert sentry_sdk.get_client() is client
         await http.get("/boom")
     assert sentry_sdk.get_client() is client and client.is_active()

@@ -60,9 +60,14 @@ def runtime_for(client: BaseClient) -> Runtime:
     return runtime
 
 
-def current() -> Runtime | None:
-    """The runtime of the client in use, None when no lifespan or init_sentry made it."""
-    return runtime_of(sentry_sdk.get_client())
+def current(client: BaseClient | None = None) -> Runtime | None:
+    """The runtime of the client in use, else the one Sentry-off hung on the global scope.
+
+    None: neither a lifespan, init_from_environment nor init_sentry ran.
+    """
+    runtime = runtime_of(sentry_sdk.get_client() if client is None else client)
+    # An inactive client is never handed out by get_client(): it makes a new one.
+    return runtime or runtime_of(sentry_sdk.get_global_scope().client)
 
 
 def _differing(running: Mapping[str, object], wanted: Mapping[str, object]) -> list[str]:

@@ -438,13 +438,48 @@ async def test_a_request_warns_once_when_a_dsn_is_set_and_sentry_never_started(
     assert "publickey" not in warnings[0].getMessage()
 
 
-async def test_no_warning_without_a_dsn(caplog: pytest.LogCaptureFixture) -> None:
+def _request_layer_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "middleware.request"]
+
+
+async def test_requests_without_the_lifespan_warn_once_that_it_is_missing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = Starlette(routes=[Route("/boom", boom)])
+    instrument(app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        for _ in range(3):
+            assert (await http.get("/boom")).status_code == 500
+    (warning,) = _request_layer_warnings(caplog)
+    assert warning.startswith("requests arrive without SentryLifespan")
+    assert "never initialised" not in warning
+
+
+async def test_requests_under_the_lifespan_do_not_warn_with_sentry_on_or_off(
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with running(build_app(capture)) as http:
+        await http.get("/ok")
+    monkeypatch.delenv("SENTRY_DSN")
+    async with running(build_app()) as http:
+        await http.get("/ok")
+    assert _request_layer_warnings(caplog) == []
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
+async def test_requests_after_init_from_environment_do_not_warn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert middleware.init_from_environment() is False  # no DSN: Sentry off
     app = Starlette(routes=[Route("/boom", boom)])
     instrument(app)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         await http.get("/boom")
-    assert not [r for r in caplog.records if "never initialised" in r.getMessage()]
+    assert _request_layer_warnings(caplog) == []
 
 
 async def test_in_app_frames_do_not_depend_on_the_working_directory(

@@ -104,15 +104,15 @@ def init_sentry(
         warnings.filterwarnings("ignore", "Transaction-based profiling", DeprecationWarning)
         sentry_sdk.init(**options)
     # Each server logs every error the request middleware already captured; that
-    # would be a second event per error (and ~1 ms to build it).
+    # would be a second event per error, built for nothing.
     for server_logger in SERVER_LOGGERS:
         ignore_logger(server_logger)
     # The guard's counts travel on the events themselves (their storm context).
     ignore_logger(storm.logger.name)
     client = sentry_sdk.get_client()
     attach(client, runtime)
-    # The sdk keeps its logger at DEBUG and filters each record afterwards, which
-    # costs every breadcrumb and transaction ~12 us per debug line, debug or not.
+    # The sdk keeps its logger at DEBUG and filters each record afterwards, so every
+    # breadcrumb and transaction formats debug lines that no one sees.
     debug = client.options["debug"]
     logging.getLogger("sentry_sdk.errors").setLevel(logging.DEBUG if debug else logging.WARNING)
     runtime.guard = storm.guard_from_settings(

@@ -95,7 +95,8 @@ _SEPARATED_VALUE = re.compile(
 
 
 class _KeyWords:
-    """Successive key words in `text`: `re` alternations under (?i) cost ~1 µs a character."""
+    """Successive key words in `text`, found with str.find where case folding keeps
+    the length: a `re` alternation under (?i) tries every word at every character."""
 
     def __init__(self, text: str) -> None:
         self.text = text

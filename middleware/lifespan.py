@@ -86,8 +86,8 @@ def _frozen_startup_heap() -> Iterator[None]:
     Each request's objects (two forked sdk scopes, the server's protocol
     objects) are alive when a young collection runs and get promoted; every
     few thousand requests that triggers a full collection, which walks every
-    object the imports and startup made (sentry-sdk, FastAPI, pydantic): tens
-    of milliseconds on the event loop, the service's tail latency. The heap
+    object the imports and startup made (sentry-sdk, FastAPI, pydantic): a
+    pause of the event loop, the service's tail latency. The heap
     that exists once startup is done lives as long as the process, so it is
     frozen, as long-lived servers do (gc.freeze); shutdown thaws it.
     """

@@ -49,7 +49,7 @@ class TracingOptions:
         """True or False when decided here; None leaves it to the app's traces_sampler.
 
         The sdk decides inside start_transaction, after building a Transaction and
-        its span for every request; at a 0.1 rate that is most of the cost.
+        its span for every request, most of which it then discards.
         """
         if not has_tracing_enabled(options) or path in self.untraced_paths:
             return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST
 
@@ -69,7 +68,6 @@ PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST) | {
 SPAN_COUNTS = ("gen_ai.usage.", "gen_ai.request.max_tokens")
 
 
-@lru_cache(maxsize=4096)
 def _secret_key(normalized: str) -> bool:
     return normalized in _EXACT_KEYS or any(word in normalized for word in KEY_WORDS)
 

@@ -6,6 +6,8 @@ messages, span data, log parameters) are "strict"; names and messages are "loose
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -148,7 +150,7 @@ def _get(data: Any, key: str) -> Any:
     return data.get(key) if isinstance(data, dict) else None
 
 
-def fields(sections: dict[str, Section]) -> Section:
+def fields(sections: Mapping[str, Section]) -> Section:
     """The section of a dict whose listed fields have their own treatment."""
     return lambda walker, value: walker.walk_fields(value, sections)
 
@@ -175,15 +177,17 @@ breadcrumb = fields({"message": Walker.strict, "data": Walker.strict})
 _mechanism = fields({"data": Walker.strict})
 _frames = fields({"frames": each(fields({"vars": Walker.strict}))})
 
-SECTIONS: dict[str, Section] = {
-    "request": _request,
-    "extra": Walker.strict,
-    "contexts": _contexts,
-    "user": _user,
-    "breadcrumbs": each(breadcrumb),
-    "exception": each(fields({"mechanism": _mechanism, "stacktrace": _frames})),
-    "threads": each(fields({"stacktrace": _frames})),
-    "stacktrace": _frames,
-    "logentry": _logentry,
-    "spans": each(fields({"data": span_data})),
-}
+SECTIONS: Mapping[str, Section] = MappingProxyType(
+    {
+        "request": _request,
+        "extra": Walker.strict,
+        "contexts": _contexts,
+        "user": _user,
+        "breadcrumbs": each(breadcrumb),
+        "exception": each(fields({"mechanism": _mechanism, "stacktrace": _frames})),
+        "threads": each(fields({"stacktrace": _frames})),
+        "stacktrace": _frames,
+        "logentry": _logentry,
+        "spans": each(fields({"data": span_data})),
+    }
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from middleware._budget import CUT_MARGIN, MAX_TEXT, cut, spend
@@ -181,7 +181,7 @@ class Walker:
             return FILTERED
         return self.walk(value, strict=strict, depth=depth, seen=seen)
 
-    def walk_fields(self, value: Any, sections: dict[str, Section]) -> Any:
+    def walk_fields(self, value: Any, sections: Mapping[str, Section]) -> Any:
         """A dict whose listed fields have their own treatment; the rest is loose."""
         if not isinstance(value, dict):
             return self.loose(value)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlunsplit
 
@@ -24,12 +25,14 @@ BodySize = Literal["never", "small", "medium", "always"]
 
 # The sdk's own bounds for max_request_body_size. "always" is still bounded:
 # a body is copied as the app reads it, and nothing unbounded is ever buffered.
-BODY_LIMITS: dict[BodySize, int] = {
-    "never": 0,
-    "small": 1_000,
-    "medium": 10_000,
-    "always": 1_000_000,
-}
+BODY_LIMITS: Mapping[BodySize, int] = MappingProxyType(
+    {
+        "never": 0,
+        "small": 1_000,
+        "medium": 10_000,
+        "always": 1_000_000,
+    }
+)
 _PARSED_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST
 
@@ -69,7 +68,6 @@ PII_KEYS = frozenset(normalize_key(k) for k in DEFAULT_PII_DENYLIST) | {
 SPAN_COUNTS = ("gen_ai.usage.", "gen_ai.request.max_tokens")
 
 
-@lru_cache(maxsize=4096)
 def _secret_key(normalized: str) -> bool:
     return normalized in _EXACT_KEYS or any(word in normalized for word in KEY_WORDS)
 
@@ -95,7 +93,8 @@ _SEPARATED_VALUE = re.compile(
 
 
 class _KeyWords:
-    """Successive key words in `text`: `re` alternations under (?i) cost ~1 µs a character."""
+    """Successive key words in `text`, found with str.find where case folding keeps
+    the length: a `re` alternation under (?i) tries every word at every character."""
 
     def __init__(self, text: str) -> None:
         self.text = text

@@ -16,7 +16,7 @@ from typing import Any
 
 import sentry_sdk
 from sentry_sdk._types import AnnotatedValue
-from sentry_sdk.client import BaseClient
+from sentry_sdk.client import BaseClient, NonRecordingClient
 from sentry_sdk.integrations._wsgi_common import _filter_headers
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
 from sentry_sdk.serializer import serialize
@@ -43,11 +43,14 @@ __all__ = [
     "Span",
     "Transaction",
     "TransactionSource",
+    "attach",
+    "attached",
     "can_record",
     "capture_internal_exceptions",
     "event_from_exception",
     "filter_headers",
     "has_tracing_enabled",
+    "inactive_client",
     "iter_stacks",
     "keep_serialized",
     "parent_sampled",
@@ -125,3 +128,23 @@ class _Serialized(dict[str, Any]):
 def keep_serialized(part: Mapping[str, Any]) -> dict[str, Any]:
     """An event part already in its wire form, which the client's serializer keeps as is."""
     return _Serialized(part)
+
+
+# Our own attribute on the sdk's client object: the sdk offers no slot for an
+# integration's per-client state, and a registry keyed by client would be
+# module state. The client lives exactly as long as what hangs on it.
+_RUNTIME_ATTRIBUTE = "_middleware_runtime"
+
+
+def attached(client: BaseClient) -> Any:
+    """What `attach` put on `client`, or None."""
+    return getattr(client, _RUNTIME_ATTRIBUTE, None)
+
+
+def attach(client: BaseClient, value: object) -> None:
+    setattr(client, _RUNTIME_ATTRIBUTE, value)
+
+
+def inactive_client() -> BaseClient:
+    """A client that sends nothing, as the global scope holds before sentry_sdk.init."""
+    return NonRecordingClient()

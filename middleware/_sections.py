@@ -6,11 +6,13 @@ messages, span data, log parameters) are "strict"; names and messages are "loose
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote_plus
 
-from middleware._keys import FILTERED, normalize_key
-from middleware._walker import Section, Walker, each, fields
+from middleware._keys import FILTERED, SPAN_COUNTS, normalize_key
+from middleware._walker import Section, Walker
 
 COOKIES = frozenset({"cookie", "set_cookie", "cookies"})
 
@@ -148,20 +150,44 @@ def _get(data: Any, key: str) -> Any:
     return data.get(key) if isinstance(data, dict) else None
 
 
-_trace = fields({"data": Walker.span_data})
+def fields(sections: Mapping[str, Section]) -> Section:
+    """The section of a dict whose listed fields have their own treatment."""
+    return lambda walker, value: walker.walk_fields(value, sections)
+
+
+def each(section: Section) -> Section:
+    """The section of a list of items of one kind."""
+    return lambda walker, value: walker.walk_each(value, section)
+
+
+def span_data(walker: Walker, data: Any) -> Any:
+    """Span data, where Sentry keeps its own token counts (gen_ai.usage.*)."""
+    if not isinstance(data, dict):
+        return walker.strict(data)
+    return {
+        key: walker.strict(value)
+        if isinstance(key, str) and key.startswith(SPAN_COUNTS)
+        else walker.strict_entry(key, value)
+        for key, value in data.items()
+    }
+
+
+_trace = fields({"data": span_data})
 breadcrumb = fields({"message": Walker.strict, "data": Walker.strict})
 _mechanism = fields({"data": Walker.strict})
 _frames = fields({"frames": each(fields({"vars": Walker.strict}))})
 
-SECTIONS: dict[str, Section] = {
-    "request": _request,
-    "extra": Walker.strict,
-    "contexts": _contexts,
-    "user": _user,
-    "breadcrumbs": each(breadcrumb),
-    "exception": each(fields({"mechanism": _mechanism, "stacktrace": _frames})),
-    "threads": each(fields({"stacktrace": _frames})),
-    "stacktrace": _frames,
-    "logentry": _logentry,
-    "spans": each(fields({"data": Walker.span_data})),
-}
+SECTIONS: Mapping[str, Section] = MappingProxyType(
+    {
+        "request": _request,
+        "extra": Walker.strict,
+        "contexts": _contexts,
+        "user": _user,
+        "breadcrumbs": each(breadcrumb),
+        "exception": each(fields({"mechanism": _mechanism, "stacktrace": _frames})),
+        "threads": each(fields({"stacktrace": _frames})),
+        "stacktrace": _frames,
+        "logentry": _logentry,
+        "spans": each(fields({"data": span_data})),
+    }
+)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from middleware._budget import CUT_MARGIN, MAX_TEXT, cut, spend
-from middleware._keys import FILTERED, SPAN_COUNTS, is_secret_key
+from middleware._keys import FILTERED, is_secret_key
 from middleware._pii import ip_addresses
 from middleware._sdk import safe_repr
 from middleware._secrets import TextScrubber, luhn, server_would_filter
@@ -173,17 +173,6 @@ class Walker:
                 out[name] = self.walk(item, strict=strict, depth=depth, seen=seen)
         return out
 
-    def span_data(self, data: Any) -> Any:
-        """Span data, where Sentry keeps its own token counts (gen_ai.usage.*)."""
-        if not isinstance(data, dict):
-            return self.strict(data)
-        return {
-            key: self.strict(value)
-            if isinstance(key, str) and key.startswith(SPAN_COUNTS)
-            else self.strict_entry(key, value)
-            for key, value in data.items()
-        }
-
     def strict_entry(self, key: Any, value: Any) -> Any:
         return self._entry(key, value, strict=True, depth=1, seen=set())
 
@@ -192,7 +181,7 @@ class Walker:
             return FILTERED
         return self.walk(value, strict=strict, depth=depth, seen=seen)
 
-    def walk_fields(self, value: Any, sections: dict[str, Section]) -> Any:
+    def walk_fields(self, value: Any, sections: Mapping[str, Section]) -> Any:
         """A dict whose listed fields have their own treatment; the rest is loose."""
         if not isinstance(value, dict):
             return self.loose(value)
@@ -214,13 +203,3 @@ class Walker:
         if isinstance(value, list):
             return [section(self, item) for item in value]
         return self.walk_fields(value, {"values": lambda w, v: w.walk_each(v, section)})
-
-
-def fields(sections: dict[str, Section]) -> Section:
-    """The section of a dict whose listed fields have their own treatment."""
-    return lambda walker, value: walker.walk_fields(value, sections)
-
-
-def each(section: Section) -> Section:
-    """The section of a list of items of one kind."""
-    return lambda walker, value: walker.walk_each(value, section)

@@ -1,45 +1,25 @@
 """Exactly-once capture of unhandled exceptions.
 
 DedupeIntegration only drops a second event for the *same exception object*, and
-only in the context that captured it. Inside a request (or job) error log records
-are held back until it ends: a record carrying the exception that ended it
-(`logger.exception(...)` then `raise`) is dropped (it stays a breadcrumb), any
-other is sent then, in the same scope.
+only in the context that captured it; the error log records a request or job
+makes are held back until it ends (see _deferred.py).
 """
 
 from __future__ import annotations
 
-import linecache
-import logging
-import weakref
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import sentry_sdk
-from sentry_sdk.types import Event, Hint
 
 from middleware import storm
+from middleware._frames import add_local_variables, add_source_context, finish, keep_modules
+from middleware._runtime import LocalVariables, runtime_for, runtime_of
 from middleware._sdk import (
-    AnnotatedValue,
     BaseClient,
-    EventHandler,
-    LoggingIntegration,
-    can_record,
     capture_internal_exceptions,
     event_from_exception,
-    iter_stacks,
-    keep_serialized,
-    serialize_vars,
-    set_in_app_in_frames,
-    set_logging_handler,
-    strip_string,
 )
-from middleware.context import RequestState, current_state
-
-_CONTEXT = 5  # lines before and after, as the sdk sends
-
-LocalVariables = Literal["in_app", "all", "none"]
+from middleware.context import current_state
 
 # Why no event was sent, in words fit for a GitHub comment.
 NOT_SENT_OFF = "Sentry is off"
@@ -57,14 +37,9 @@ class Captured:
     not_sent: str | None = None
 
 
-_local_variables: weakref.WeakKeyDictionary[BaseClient, LocalVariables] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def set_local_variables(client: BaseClient, mode: LocalVariables) -> None:
     """Whose frames send their locals in `client`'s unhandled-error events."""
-    _local_variables[client] = mode
+    runtime_for(client).local_variables = mode
 
 
 def capture_unhandled(exc: BaseException, mechanism: str) -> str | None:
@@ -93,20 +68,21 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     )
     if verdict.detail == "full":
         with capture_internal_exceptions():
-            mode = _local_variables.get(client, "in_app")
+            runtime = runtime_of(client)
+            mode = "in_app" if runtime is None else runtime.local_variables
             if mode != "none" and options["include_local_variables"]:
-                _add_local_variables(event, exc, options, in_app_only=mode == "in_app")
+                add_local_variables(event, exc, options, in_app_only=mode == "in_app")
         if options["include_source_context"]:
             with capture_internal_exceptions():
-                _add_source_context(event, options["max_value_length"])
+                add_source_context(event, options["max_value_length"])
     with capture_internal_exceptions():
-        _finish(event, options["max_value_length"])
+        finish(event, options["max_value_length"])
     context = verdict.context()
     if context is not None:
         event.setdefault("contexts", {})["storm"] = context
     with sentry_sdk.new_scope() as scope:
         # The last processor to run, after the sdk's modules integration.
-        scope.add_event_processor(_keep_modules)
+        scope.add_event_processor(keep_modules)
         event_id = scope.capture_event(event, hint=hint)
     if event_id is not None:
         return Captured(event_id)
@@ -116,105 +92,6 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     if rate is not None and rate < 1:
         return Captured(None, NOT_SENT_SAMPLED_OUT)
     return Captured(None, NOT_SENT_FILTERED)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exceptions the sdk reports for `exc`, in its order (walk_exception_chain)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ if current.__suppress_context__ else current.__context__
-
-
-def _add_local_variables(
-    event: Event, exc: BaseException, options: dict[str, Any], *, in_app_only: bool
-) -> None:
-    """Each chosen frame's locals, through the sdk's own serializer and limits.
-
-    The sdk serialises the locals of every frame; those of Starlette's and
-    FastAPI's ~15 frames (ASGI scopes, apps, send/receive) were most of an event's
-    cost, and no one reads them.
-    """
-    values = (event.get("exception") or {}).get("values") or []
-    chain = list(_chain(exc))
-    if len(values) != len(chain):
-        return  # an exception group: the sdk walks it another way
-    custom_repr = options.get("custom_repr")
-    for value, error in zip(reversed(values), chain, strict=True):
-        frames = (value.get("stacktrace") or {}).get("frames") or []
-        if in_app_only:
-            set_in_app_in_frames(
-                frames,
-                options.get("in_app_exclude") or [],
-                options.get("in_app_include") or [],
-                options.get("project_root"),
-            )
-        for frame, entry in zip(frames, iter_stacks(error.__traceback__), strict=False):
-            if in_app_only and frame.get("in_app") is not True:
-                continue
-            code = entry.tb_frame.f_code
-            if frame.get("function") != code.co_name or frame.get("lineno") != entry.tb_lineno:
-                return  # not the sdk's frames in the sdk's order: add nothing wrong
-            # The sdk trims them in its pass over the whole event, which _finish skips.
-            frame["vars"] = serialize_vars(
-                dict(entry.tb_frame.f_locals),
-                max_value_length=options["max_value_length"],
-                custom_repr=custom_repr,
-            )
-
-
-def _finish(event: Event, max_length: int | None) -> None:
-    """Trim what the skipped pass would have trimmed, and mark the part as done."""
-    exception: Any = event.get("exception")
-    if not isinstance(exception, dict):
-        return
-    for value in exception.get("values") or []:
-        text = value.get("value")
-        if isinstance(text, str) and max_length is not None and len(text) > max_length:
-            value["value"] = _plain(strip_string(text, max_length=max_length))
-    # The exception interface is built from plain strings and ints, and its locals are
-    # already serialised under the sdk's limits: the client's own walk over its few
-    # hundred nodes was most of what a lean event cost, and changed nothing.
-    event["exception"] = keep_serialized(exception)  # type: ignore[typeddict-item]
-
-
-def _keep_modules(event: Event, hint: Hint) -> Event:
-    """The installed packages' names and versions are plain strings: no walk needed."""
-    modules = event.get("modules")
-    if isinstance(modules, dict):
-        event["modules"] = keep_serialized(modules)
-    return event
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, AnnotatedValue) else value
-
-
-def _add_source_context(event: Event, max_length: int | None) -> None:
-    """The five lines around each frame's line, read through linecache.
-
-    The sdk asks each module's loader for its whole source on every frame of
-    every event, uncached: FastAPI's routing.py alone is ~250 KB, and that made
-    source context two thirds of the cost of an event.
-    """
-    for value in (event.get("exception") or {}).get("values", []):
-        for frame in (value.get("stacktrace") or {}).get("frames", []):
-            path, lineno = frame.get("abs_path"), frame.get("lineno")
-            if not path or not isinstance(lineno, int) or lineno < 1:
-                continue
-            lines = linecache.getlines(path)
-            if len(lines) < lineno:
-                continue
-            strip = [
-                strip_string(line.rstrip("\r\n"), max_length=max_length)
-                for line in lines[max(0, lineno - 1 - _CONTEXT) : lineno + _CONTEXT]
-            ]
-            at = min(lineno - 1, _CONTEXT)
-            frame["pre_context"] = strip[:at]
-            frame["context_line"] = strip[at]
-            frame["post_context"] = strip[at + 1 :]
 
 
 def capture_error(exc: BaseException, *, mechanism: str = "asgi.framework") -> str | None:
@@ -230,45 +107,3 @@ def capture_error(exc: BaseException, *, mechanism: str = "asgi.framework") -> s
             return None
         state.captured.append(exc)
     return capture_unhandled(exc, mechanism)
-
-
-def _about(record: logging.LogRecord, errors: list[BaseException]) -> bool:
-    # By identity only: a message that merely contains str(exc) ("... returned 503"
-    # before `raise KeyError(3)`) is another story and must still be sent.
-    if not record.exc_info:
-        return False
-    logged = record.exc_info[1]
-    return any(logged is error for error in errors)
-
-
-def flush_deferred_logs(state: RequestState, exc: BaseException | None) -> None:
-    """Send the held-back error records, minus those carrying an error already sent."""
-    records, state.deferred_logs = state.deferred_logs or [], None
-    errors = state.captured if exc is None else [*state.captured, exc]
-    for record in records:
-        if not _about(record, errors):
-            _HANDLER.send(record)
-
-
-class _DeferringEventHandler(EventHandler):
-    def emit(self, record: logging.LogRecord) -> Any:
-        state = current_state()
-        deferred = None if state is None else state.deferred_logs
-        if deferred is not None and can_record(self, record):
-            self.format(record)  # now: its args may change before the request ends
-            deferred.append(record)
-            return None
-        return super().emit(record)
-
-    def send(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-
-
-_HANDLER = _DeferringEventHandler(level=logging.ERROR)
-
-
-def logging_integration() -> LoggingIntegration:
-    """The sdk's LoggingIntegration, with error events deferred inside requests and jobs."""
-    integration = LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)
-    set_logging_handler(integration, _HANDLER)
-    return integration

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -20,9 +21,12 @@ class RequestState:
     request_id: str
     # Set inside a job; request_id is then the queuing request's id, or the job's own.
     job_id: str | None = None
-    # Error log records held back until the request ends (see capture.py);
-    # None once it has ended, so that a task outliving it logs straight through.
-    deferred_logs: list[logging.LogRecord] | None = field(default_factory=list)
+    # Error log records held back until the request ends, each with the handler's
+    # send (see _deferred.py); None once it has ended, so that a task outliving it
+    # logs straight through.
+    deferred_logs: list[tuple[Callable[[logging.LogRecord], None], logging.LogRecord]] | None = (
+        field(default_factory=list)
+    )
     # Errors a framework answered itself and capture_error() sent: the framework's
     # own log record of each (same exception object) is not sent a second time.
     captured: list[BaseException] = field(default_factory=list)

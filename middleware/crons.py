@@ -16,70 +16,16 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 
 import anyio
-from sentry_sdk.crons import MonitorStatus, capture_checkin
-from sentry_sdk.types import MonitorConfig
+from sentry_sdk.crons import MonitorStatus
 
-from middleware._sdk import capture_internal_exceptions
+from middleware._checkins import Run, minutes, monitor_config, send_checkin
 from middleware.settings import SentrySettings, is_monitor_slug, is_production, load_settings
 
 logger = logging.getLogger("middleware.crons")
 
 OFF = "off"
-
-
-def minutes(seconds: float) -> int:
-    """Whole minutes, the smallest unit of a Sentry schedule."""
-    return max(1, math.ceil(seconds / 60))
-
-
-def monitor_config(
-    every: float, *, checkin_margin: int, max_runtime: int | None = None
-) -> MonitorConfig:
-    """An interval schedule; without max_runtime Sentry's own default (30 minutes) holds."""
-    config: MonitorConfig = {
-        "schedule": {"type": "interval", "value": minutes(every), "unit": "minute"},
-        "checkin_margin": checkin_margin,
-    }
-    if max_runtime is not None:
-        config["max_runtime"] = max_runtime
-    return config
-
-
-def _send(
-    slug: str,
-    status: str,
-    *,
-    check_in_id: str | None = None,
-    duration: float | None = None,
-    config: MonitorConfig | None = None,
-) -> str | None:
-    with capture_internal_exceptions():
-        return capture_checkin(
-            monitor_slug=slug,
-            check_in_id=check_in_id,
-            status=status,
-            duration=duration,
-            monitor_config=config,
-        )
-    return None
-
-
-@dataclass
-class _Run:
-    slug: str
-    check_in_id: str | None
-    started: float
-
-    def close(self, status: str) -> None:
-        _send(
-            self.slug,
-            status,
-            check_in_id=self.check_in_id,
-            duration=time.monotonic() - self.started,
-        )
 
 
 class WorkerMonitor:
@@ -113,7 +59,7 @@ class WorkerMonitor:
         self.checkin_margin = checkin_margin
         self.max_runtime = max_runtime
         self.config = monitor_config(every, checkin_margin=checkin_margin, max_runtime=max_runtime)
-        self._run: _Run | None = None
+        self._run: Run | None = None
         self._bad_kinds: set[str] = set()
 
     @classmethod
@@ -151,8 +97,8 @@ class WorkerMonitor:
         if self.slug is None or self._run is not None:
             return
         started = time.monotonic()
-        check_in_id = _send(self.slug, MonitorStatus.IN_PROGRESS, config=self.config)
-        self._run = _Run(self.slug, check_in_id, started)
+        check_in_id = send_checkin(self.slug, MonitorStatus.IN_PROGRESS, config=self.config)
+        self._run = Run(self.slug, check_in_id, started)
 
     def beat(self) -> None:
         """Close the current run as ok and open the next one."""
@@ -235,7 +181,7 @@ class WorkerMonitor:
                 max_runtime=max_runtime,
             )
         started = time.monotonic()
-        run = _Run(slug, _send(slug, MonitorStatus.IN_PROGRESS, config=config), started)
+        run = Run(slug, send_checkin(slug, MonitorStatus.IN_PROGRESS, config=config), started)
         try:
             yield
         except BaseException:

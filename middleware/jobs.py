@@ -17,8 +17,9 @@ from typing import Any
 import sentry_sdk
 from sentry_sdk.types import Event, Hint
 
+from middleware._deferred import flush_deferred_logs
 from middleware._sdk import Span, has_tracing_enabled, start_trace
-from middleware.capture import capture_failure, flush_deferred_logs
+from middleware.capture import capture_failure
 from middleware.context import RequestState, _current
 
 logger = logging.getLogger("middleware.jobs")

@@ -11,6 +11,7 @@ user), scrubbed as an event, and read back.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, cast
 
 from sentry_sdk.integrations.logging import ignore_logger_for_sentry_logs
@@ -45,12 +46,14 @@ _UNTOUCHED = frozenset(
     }
 )
 _IDS = ("request_id", "job_id")
-_USER = {
-    "user.id": "id",
-    "user.name": "username",
-    "user.email": "email",
-    "user.ip_address": "ip_address",
-}
+_USER = MappingProxyType(
+    {
+        "user.id": "id",
+        "user.name": "username",
+        "user.email": "email",
+        "user.ip_address": "ip_address",
+    }
+)
 
 
 def log_options(*, enabled: bool, scrubber: Scrubber, release: str | None) -> dict[str, Any]:

@@ -11,8 +11,10 @@ import sentry_sdk
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware._sdk import Transaction, TransactionSource, start_trace
-from middleware.capture import capture_unhandled, flush_deferred_logs
+from middleware._deferred import flush_deferred_logs
+from middleware._runtime import current
+from middleware._sdk import BaseClient, Transaction, start_trace
+from middleware.capture import capture_unhandled
 from middleware.context import RequestState, _current, is_valid_request_id
 from middleware.errors import ExceptionHandlers, app_response, error_response
 from middleware.request_data import (
@@ -31,7 +33,7 @@ _TRACE_HEADERS = frozenset({b"sentry-trace", b"baggage"})
 
 
 def _new_request_id() -> str:
-    """uuid.uuid4().hex, without building a UUID object (a third of the cost)."""
+    """uuid.uuid4().hex, without building a UUID object the request never uses."""
     raw = bytearray(os.urandom(16))
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
@@ -90,8 +92,9 @@ class RequestContextMiddleware:
                 sentry_scope.clear_breadcrumbs()
                 sentry_scope.set_tag("request_id", request_id)
                 client = sentry_scope.get_client()
+                if not self.warned_uninitialised and current(client) is None:
+                    self._warn_without_lifespan(client)
                 if not client.is_active():
-                    self._warn_if_never_initialised()
                     await self._call(scope, receive, send, state)
                     return
                 options = client.options
@@ -115,46 +118,27 @@ class RequestContextMiddleware:
                 if sampled is False:
                     await self._call(scope, receive, send, state)
                     return
-                await self._call_traced(scope, receive, send, state, path, trace_headers, sampled)
+                with self.tracing.transaction(scope, path, trace_headers, sampled) as transaction:
+                    await self._call(scope, receive, send, state, transaction)
         finally:
             _current.reset(token)
 
-    def _warn_if_never_initialised(self) -> None:
-        # A server without lifespan (daphne) never runs SentryLifespan: say so once
-        # rather than drop every error silently.
-        if not self.warned_uninitialised and os.environ.get("SENTRY_DSN"):
-            self.warned_uninitialised = True
+    def _warn_without_lifespan(self, client: BaseClient) -> None:
+        # Once: neither SentryLifespan nor init_from_environment() ran, so SENTRY_*
+        # went unvalidated and log lines unscrubbed. A server without lifespan
+        # (daphne) gets here with Sentry off: say so rather than drop every error.
+        self.warned_uninitialised = True
+        if os.environ.get("SENTRY_DSN") and not client.is_active():
             logger.warning(
                 "SENTRY_DSN is set but Sentry was never initialised: this server ran no "
                 "lifespan; call middleware.init_from_environment() when the app is imported"
             )
-
-    async def _call_traced(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        state: RequestState,
-        path: str,
-        trace_headers: dict[str, str],
-        sampled: bool | None,
-    ) -> None:
-        transaction = sentry_sdk.continue_trace(
-            trace_headers,
-            op="http.server",
-            name=path,
-            source=TransactionSource.URL,
-            origin="auto.http.request_context",
+            return
+        logger.warning(
+            "requests arrive without SentryLifespan: SENTRY_* is not validated and log "
+            "lines are not scrubbed; give the app lifespan=SentryLifespan(...), or call "
+            "middleware.init_from_environment() when the app is imported"
         )
-        if sampled:
-            transaction.sampled = True  # decided in TracingOptions.sampled
-        with sentry_sdk.start_transaction(
-            transaction, custom_sampling_context={"asgi_scope": scope}
-        ):
-            try:
-                await self._call(scope, receive, send, state, transaction)
-            finally:
-                transaction.name, transaction.source = self.tracing.name(scope)
 
     async def _call(
         self,

@@ -8,27 +8,31 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlunsplit
 
 from sentry_sdk.types import Event, Hint
 from starlette.types import Message, Receive, Scope
 
+from middleware._client import client_ip, request_user
 from middleware._sdk import filter_headers
 
 BodySize = Literal["never", "small", "medium", "always"]
 
 # The sdk's own bounds for max_request_body_size. "always" is still bounded:
 # a body is copied as the app reads it, and nothing unbounded is ever buffered.
-BODY_LIMITS: dict[BodySize, int] = {
-    "never": 0,
-    "small": 1_000,
-    "medium": 10_000,
-    "always": 1_000_000,
-}
+BODY_LIMITS: Mapping[BodySize, int] = MappingProxyType(
+    {
+        "never": 0,
+        "small": 1_000,
+        "medium": 10_000,
+        "always": 1_000_000,
+    }
+)
 _PARSED_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
@@ -109,46 +113,6 @@ class BodyCopy:
             return None
 
 
-def client_ip(scope: Scope, headers: dict[str, str], trusted: Collection[str]) -> str | None:
-    """The peer address, or the last X-Forwarded-For hop no trusted proxy added."""
-    client = scope.get("client")
-    peer: str | None = str(client[0]) if client else None
-    if peer is None or not trusted:
-        return peer
-    networks = [ipaddress.ip_network(p, strict=False) for p in trusted]
-
-    def is_trusted(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.strip())
-        except ValueError:
-            return False
-        return any(ip in network for network in networks)
-
-    if not is_trusted(peer):
-        return peer
-    hops = [h.strip() for h in headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not is_trusted(hop):
-            return hop
-    return hops[0] if hops else peer
-
-
-def _user(scope: Scope) -> dict[str, str]:
-    """Starlette's AuthenticationMiddleware user, as the sdk's integration reads it."""
-    user = scope.get("user")
-    if user is None or not getattr(user, "is_authenticated", False):
-        return {}
-    data: dict[str, str] = {}
-    for key, attribute in (("id", "identity"), ("username", "display_name")):
-        try:
-            value = getattr(user, attribute, None)
-        except NotImplementedError:  # BaseUser leaves identity abstract
-            value = None
-        if value:
-            data[key] = str(value)
-    return data
-
-
 def request_data(
     scope: Scope,
     *,
@@ -183,7 +147,7 @@ def request_data(
             ip = client_ip(scope, headers, options.trusted_proxies)
             if ip is not None:
                 request["env"] = {"REMOTE_ADDR": ip}
-            user = {**_user(scope), **(event.get("user") or {})}
+            user = {**request_user(scope), **(event.get("user") or {})}
             if ip is not None:
                 user.setdefault("ip_address", ip)
             if user:

@@ -19,6 +19,7 @@ from middleware._budget import event_budget
 from middleware._keys import PII_KEYS, SPAN_COUNTS, is_secret_key, normalize_key
 from middleware._sdk import AnnotatedValue
 from middleware._sections import COOKIES, SECTIONS, breadcrumb
+from middleware._walker import CACHE_SIZE as _KNOWN_KEYS
 from middleware._walker import Walker
 
 _UNTOUCHED = frozenset(
@@ -38,12 +39,22 @@ class _KeyScrubber(EventScrubber):
         self.hide_pii = not send_default_pii
         # scrub_user drops the user's IP when "ip_address" is in the denylist.
         self.denylist = sorted(PII_KEYS) if self.hide_pii else []
+        # Events repeat their keys: a lookup is cheaper than the key rule.
+        self._secret: dict[str, bool] = {}
+
+    def _is_secret(self, key: str) -> bool:
+        found = self._secret.get(key)
+        if found is None:
+            if len(self._secret) >= _KNOWN_KEYS:
+                self._secret.clear()
+            found = self._secret[key] = is_secret_key(key, pii=self.hide_pii)
+        return found
 
     def scrub_dict(self, d: object) -> None:
         if not isinstance(d, dict):
             return
         for key in d:
-            if not isinstance(key, str) or not is_secret_key(key, pii=self.hide_pii):
+            if not isinstance(key, str) or not self._is_secret(key):
                 continue
             # before_send filters these where Sentry's server would, and only there.
             if key.startswith(SPAN_COUNTS):

@@ -1,7 +1,7 @@
 """The error-storm guard: bound what one repeating error costs.
 
-Building an event at full detail (local variables, source context) costs
-milliseconds of event-loop time. When a dependency dies and every request
+Building an event at full detail (local variables, source context) holds the
+event loop far longer than a request does. When a dependency dies and every request
 fails, the first few events of that error are all anyone reads, but every
 occurrence should still be counted where people look: in Sentry. So past
 `limit` events of one fingerprint (exception type plus innermost in-app frame)
@@ -16,68 +16,32 @@ servers ignore client reports.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import CodeType, FrameType
-from typing import Literal
 
-from middleware._sdk import (
-    BaseClient,
-    capture_internal_exceptions,
-    record_lost_event,
-    set_in_app_in_frames,
-)
+from middleware._fingerprint import Fingerprint, Fingerprints, label
+from middleware._runtime import runtime_for, runtime_of
+from middleware._sdk import BaseClient, capture_internal_exceptions, record_lost_event
+from middleware._verdict import FULL, Detail, Summary, Verdict
+
+__all__ = [
+    "FULL",
+    "Detail",
+    "StormGuard",
+    "Summary",
+    "Verdict",
+    "admit",
+    "guard_for",
+    "guard_from_settings",
+    "install",
+]
 
 logger = logging.getLogger("middleware.storm")
 
 # Sentry's discard reason for telemetry dropped because the process is overloaded.
 DISCARD_REASON = "backpressure"
-
-Fingerprint = tuple[type[BaseException], CodeType | None, int]
-
-
-Detail = Literal["full", "lean", "drop"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How much of an event to build, and what the guard knows of its fingerprint."""
-
-    detail: Detail
-    label: str = ""
-    # Events of this fingerprint in the window, this one included (0: untracked).
-    count: int = 0
-    # Events of this fingerprint dropped since the last one sent (on sent events only).
-    dropped: int = 0
-
-    def context(self) -> dict[str, object] | None:
-        """The event's `storm` context, or None for an event outside any storm."""
-        if self.detail == "full" and not self.dropped:
-            return None
-        context: dict[str, object] = {"label": self.label, "count": self.count}
-        if self.dropped:
-            context["dropped"] = self.dropped
-        return context
-
-
-FULL = Verdict("full")
-
-
-@dataclass(frozen=True)
-class Summary:
-    label: str
-    dropped: int
-    window: float
-
-    def __str__(self) -> str:
-        return (
-            f"error storm over: {self.dropped} events of {self.label} were dropped "
-            f"past the ceiling (window {self.window:g} s)"
-        )
 
 
 @dataclass
@@ -111,11 +75,11 @@ class StormGuard:
         self.ceiling = ceiling
         self.clock = clock
         self.max_fingerprints = max_fingerprints
-        self._include = list(in_app_include)
-        self._exclude = list(in_app_exclude)
-        # The sdk's default project root, so that frames are in-app where Sentry says so.
-        self._project_root = os.getcwd() if project_root is None else project_root
-        self._in_app: dict[CodeType, bool] = {}
+        self.fingerprints = Fingerprints(
+            in_app_include=in_app_include,
+            in_app_exclude=in_app_exclude,
+            project_root=project_root,
+        )
         self._windows: dict[Fingerprint, _Window] = {}
         # Drops not yet reported on an event; they outlive their window, since the
         # next event of a fingerprint past its ceiling is usually in the next one.
@@ -126,7 +90,7 @@ class StormGuard:
 
     def admit(self, exc: BaseException) -> Verdict:
         """How much of an event to build for `exc`."""
-        key, frame = self.fingerprint(exc)
+        key, frame = self.fingerprints.of(exc)
         with self._lock:
             now = self.clock()
             current = self._windows.get(key)
@@ -139,7 +103,7 @@ class StormGuard:
                 if len(self._windows) >= self.max_fingerprints:
                     # Too many distinct errors to track: never trim or drop one untracked.
                     return FULL
-                current = self._windows[key] = _Window(_label(key, frame), now)
+                current = self._windows[key] = _Window(label(key, frame), now)
             current.count += 1
             lean = current.count - self.limit
             if lean > 0 and self.ceiling and lean > self.ceiling:
@@ -176,37 +140,6 @@ class StormGuard:
             ended, self._ended = self._ended, []
         return ended
 
-    def fingerprint(self, exc: BaseException) -> tuple[Fingerprint, FrameType | None]:
-        """The exception type plus the innermost in-app frame (else the innermost)."""
-        entries = []
-        tb = exc.__traceback__
-        while tb is not None:
-            entries.append(tb)
-            tb = tb.tb_next
-        if not entries:
-            return (type(exc), None, 0), None
-        # From the inside out: the in-app frame is usually a step or two from the raise.
-        chosen = entries[-1]
-        known = self._in_app
-        for entry in reversed(entries):
-            in_app = known.get(entry.tb_frame.f_code)
-            if in_app is None:
-                in_app = self._learn(entry.tb_frame)
-            if in_app:
-                chosen = entry
-                break
-        return (type(exc), chosen.tb_frame.f_code, chosen.tb_lineno), chosen.tb_frame
-
-    def _learn(self, frame: FrameType) -> bool:
-        if len(self._in_app) > 4096:
-            self._in_app.clear()
-        code = frame.f_code
-        # The sdk's own rule, so the fingerprint names the frame Sentry shows as in-app.
-        marked = {"module": frame.f_globals.get("__name__"), "abs_path": _abs(code)}
-        set_in_app_in_frames([marked], self._exclude, self._include, self._project_root)
-        in_app = self._in_app[code] = marked.get("in_app") is True
-        return in_app
-
     def _sweep(self, now: float) -> None:
         self._swept = now
         for key, old in list(self._windows.items()):
@@ -219,57 +152,36 @@ class StormGuard:
             self._ended.append(Summary(old.label, old.dropped, self.window))
 
 
-def _abs(code: CodeType) -> str | None:
-    return os.path.abspath(code.co_filename) if code.co_filename else None
-
-
-def _label(key: Fingerprint, frame: FrameType | None) -> str:
-    exc_type, code, lineno = key
-    if frame is None or code is None:
-        return exc_type.__qualname__
-    module = frame.f_globals.get("__name__") or code.co_filename
-    return f"{exc_type.__qualname__} at {module}:{lineno} in {code.co_name}"
-
-
-_guards: weakref.WeakKeyDictionary[BaseClient, StormGuard] = weakref.WeakKeyDictionary()
-
-
 def install(client: BaseClient, guard: StormGuard | None) -> None:
     """Guard `client`'s unhandled-error captures with `guard` (None removes it)."""
-    if guard is None:
-        _guards.pop(client, None)
-    else:
-        _guards[client] = guard
+    runtime_for(client).guard = guard
 
 
 def guard_for(client: BaseClient) -> StormGuard | None:
-    return _guards.get(client)
+    runtime = runtime_of(client)
+    return None if runtime is None else runtime.guard
 
 
-def install_from_settings(
+def guard_from_settings(
     client: BaseClient, *, limit: int, window: float, ceiling: int = 1000
-) -> None:
-    """Install a guard built from SENTRY_STORM_*; limit 0 disables it."""
+) -> StormGuard | None:
+    """A guard built from SENTRY_STORM_* and `client`'s in-app rules; limit 0: none."""
     if limit == 0:
-        install(client, None)
-        return
+        return None
     options = client.options
-    install(
-        client,
-        StormGuard(
-            limit=limit,
-            window=window,
-            ceiling=ceiling,
-            in_app_include=options.get("in_app_include") or (),
-            in_app_exclude=options.get("in_app_exclude") or (),
-            project_root=options.get("project_root"),
-        ),
+    return StormGuard(
+        limit=limit,
+        window=window,
+        ceiling=ceiling,
+        in_app_include=options.get("in_app_include") or (),
+        in_app_exclude=options.get("in_app_exclude") or (),
+        project_root=options.get("project_root"),
     )
 
 
 def admit(client: BaseClient, exc: BaseException) -> Verdict:
     """How much of an event to build for `exc`; a dropped one is recorded as lost."""
-    guard = _guards.get(client)
+    guard = guard_for(client)
     if guard is None:
         return FULL
     verdict = FULL

@@ -9,7 +9,6 @@ import pytest
 import sentry_sdk
 import sentry_sdk.utils
 
-import middleware.lifespan
 from tests.oracle import assert_nothing_left
 from tests.support.sentry import (
     FAKE_DSN,
@@ -22,14 +21,13 @@ from tests.support.sentry import (
 
 @pytest.fixture(autouse=True)
 def _restore_sentry() -> Iterator[None]:
-    """Restore the global sdk client and the plugin's process state after each test."""
+    """Restore the global sdk client (and the runtime on it) after each test."""
     client = sentry_sdk.get_global_scope().client
     yield
     current = sentry_sdk.get_global_scope().client
     if current is not client:
         current.close(timeout=0)
         sentry_sdk.get_global_scope().set_client(client)
-    middleware.lifespan._owner = None
 
 
 @pytest.fixture(autouse=True)

@@ -51,7 +51,6 @@ def build_app(
 async def test_disabled_line_is_logged_once_per_process(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(middleware.lifespan, "_disabled_logged", False)
     caplog.set_level(logging.INFO)
     for _ in range(3):
         async with running(build_app()) as client:
@@ -137,6 +136,31 @@ async def test_two_apps_in_one_process_share_one_client(capture: CapturingTransp
         await client_a.get("/boom")
     assert sentry_sdk.get_global_scope().client is previous
     assert len(capture.events) == 2
+
+
+async def test_a_second_app_with_other_options_is_refused_by_name(
+    capture: CapturingTransport,
+) -> None:
+    other = CapturingTransport()
+    async with running(build_app(capture)) as http:
+        client = sentry_sdk.get_client()
+        with pytest.raises(RuntimeError, match="another transport: one process has one"):
+            async with LifespanManager(build_app(other)):
+                pass
+        assert sentry_sdk.get_client() is client and client.is_active()
+        await http.get("/boom")
+    assert len(capture.events) == 1
+    assert other.events == []
+
+
+async def test_a_lifespan_after_another_has_ended_starts_with_its_own_options(
+    capture: CapturingTransport,
+) -> None:
+    async with running(build_app(CapturingTransport())):
+        pass
+    async with running(build_app(capture)) as http:
+        await http.get("/boom")
+    assert len(capture.events) == 1
 
 
 async def test_app_state_from_the_apps_lifespan_reaches_requests(
@@ -270,7 +294,7 @@ async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flus
 ) -> None:
     middleware.init_from_environment(transport=capture)
     client = sentry_sdk.get_client()
-    async with running(build_app()) as http:
+    async with running(build_app(capture)) as http:
         assert sentry_sdk.get_client() is client
         await http.get("/boom")
     assert sentry_sdk.get_client() is client and client.is_active()
@@ -307,13 +331,48 @@ async def test_a_request_warns_once_when_a_dsn_is_set_and_sentry_never_started(
     assert "publickey" not in warnings[0].getMessage()
 
 
-async def test_no_warning_without_a_dsn(caplog: pytest.LogCaptureFixture) -> None:
+def _request_layer_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "middleware.request"]
+
+
+async def test_requests_without_the_lifespan_warn_once_that_it_is_missing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = Starlette(routes=[Route("/boom", boom)])
+    instrument(app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        for _ in range(3):
+            assert (await http.get("/boom")).status_code == 500
+    (warning,) = _request_layer_warnings(caplog)
+    assert warning.startswith("requests arrive without SentryLifespan")
+    assert "never initialised" not in warning
+
+
+async def test_requests_under_the_lifespan_do_not_warn_with_sentry_on_or_off(
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with running(build_app(capture)) as http:
+        await http.get("/ok")
+    monkeypatch.delenv("SENTRY_DSN")
+    async with running(build_app()) as http:
+        await http.get("/ok")
+    assert _request_layer_warnings(caplog) == []
+
+
+@pytest.mark.usefixtures("lasting_log_scrubbing")
+async def test_requests_after_init_from_environment_do_not_warn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert middleware.init_from_environment() is False  # no DSN: Sentry off
     app = Starlette(routes=[Route("/boom", boom)])
     instrument(app)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         await http.get("/boom")
-    assert not [r for r in caplog.records if "never initialised" in r.getMessage()]
+    assert _request_layer_warnings(caplog) == []
 
 
 async def test_in_app_frames_do_not_depend_on_the_working_directory(

@@ -182,3 +182,20 @@ def test_iter_stacks_yields_the_traceback_entries_the_sdk_reports() -> None:
         error = exc
     names = [tb.tb_frame.f_code.co_name for tb in _sdk.iter_stacks(error.__traceback__)]
     assert names == ["test_iter_stacks_yields_the_traceback_entries_the_sdk_reports"]
+
+
+def test_what_is_attached_to_a_client_is_reached_through_get_client() -> None:
+    client = _client(CapturingTransport())
+    marker = object()
+    _sdk.attach(client, marker)
+    with sentry_sdk.isolation_scope():
+        assert _sdk.attached(sentry_sdk.get_client()) is marker
+    assert _sdk.attached(_sdk.inactive_client()) is None
+
+
+def test_an_inactive_client_sends_nothing() -> None:
+    client = _sdk.inactive_client()
+    assert isinstance(client, _sdk.BaseClient)
+    assert not client.is_active()
+    sentry_sdk.get_global_scope().set_client(client)
+    assert sentry_sdk.capture_message("nothing") is None

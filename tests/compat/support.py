@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import importlib.util
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sentry_sdk.envelope import Envelope
 
-from tests.support import free_port, items_of
+from tests.support import EnvelopeServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0
@@ -77,49 +72,6 @@ def server_command(server: str, target: str, port: int, root_path: str) -> list[
     raise ValueError(server)
 
 
-class SlowEnvelopeServer:
-    """Accepts envelopes on 127.0.0.1, `delay` seconds each: a queue is still full at SIGTERM."""
-
-    def __init__(self, delay: float) -> None:
-        self.bodies: list[bytes] = []
-        self.lock = threading.Lock()
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                time.sleep(delay)
-                with collector.lock:
-                    collector.bodies.append(body)
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        port = self.httpd.server_address[1]
-        self.dsn = f"http://publickey0123456789abcdef@127.0.0.1:{port}/42"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def received(self) -> int:
-        with self.lock:
-            return len(self.bodies)
-
-    def events(self) -> list[dict[str, Any]]:
-        with self.lock:
-            bodies = list(self.bodies)
-        return items_of([Envelope.deserialize(body) for body in bodies], "event")
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @dataclass
 class Served:
     """One server process serving one app, with its envelope server."""
@@ -134,7 +86,7 @@ class Served:
     port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
-        self.envelopes = SlowEnvelopeServer(self.delay)
+        self.envelopes = EnvelopeServer(self.delay)
         env = {
             k: v
             for k, v in os.environ.items()

@@ -107,8 +107,8 @@ async def test_cell(server: str, app: str, tmp_path: Path) -> None:
         for served in (plain, prefixed):
             # Exit codes differ (uvicorn 0, granian and daphne their own); exiting counts.
             served.terminate()
-        events = plain.envelopes.events()
-        prefixed_events = prefixed.envelopes.events()
+        events = plain.envelopes.events
+        prefixed_events = prefixed.envelopes.events
     finally:
         plain.close()
         prefixed.close()

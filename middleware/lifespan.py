@@ -99,6 +99,11 @@ def _frozen_startup_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
+@asynccontextmanager
+async def _no_lifespan(app: Any) -> AsyncIterator[None]:
+    yield None
+
+
 def init_from_environment(
     *,
     secret_env: Iterable[str] = (),
@@ -172,15 +177,10 @@ class SentryLifespan:
             # The app's own startup runs in a scope of its own, so tags it sets
             # never leak into the requests that fork from the process scope.
             with sentry_sdk.isolation_scope():
-                if self.app_lifespan is None:
+                async with (self.app_lifespan or _no_lifespan)(app) as state:
                     started = True
                     with _frozen_startup_heap():
-                        yield None
-                else:
-                    async with self.app_lifespan(app) as state:
-                        started = True
-                        with _frozen_startup_heap():
-                            yield state
+                        yield state
         except Exception as exc:
             if not started:
                 # The server only logs it and exits; the finally below flushes it.

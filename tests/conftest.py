@@ -21,13 +21,24 @@ from tests.support.sentry import (
 
 @pytest.fixture(autouse=True)
 def _restore_sentry() -> Iterator[None]:
-    """Restore the global sdk client (and the runtime on it) after each test."""
+    """Restore the global sdk client (and the runtime on it) after each test.
+
+    The breadcrumbs a test leaves on the process's scopes (the sdk's own `git
+    rev-parse` when a client guesses its release, say) go too, since every
+    isolation scope forked later inherits them.
+    """
     client = sentry_sdk.get_global_scope().client
     yield
     current = sentry_sdk.get_global_scope().client
     if current is not client:
         current.close(timeout=0)
         sentry_sdk.get_global_scope().set_client(client)
+    for scope in (
+        sentry_sdk.get_global_scope(),
+        sentry_sdk.get_isolation_scope(),
+        sentry_sdk.get_current_scope(),
+    ):
+        scope.clear_breadcrumbs()
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from sentry_sdk.utils import event_from_exception
 
 from bench.apps import DSN, SinkTransport, bare
 from bench.inprocess import _receive, _send, http_scope
-from middleware.scrubbing import Scrubber
+from middleware.scrub.scrubber import Scrubber
 
 
 async def _failing_request_exception() -> BaseException:

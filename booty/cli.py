@@ -13,10 +13,10 @@ from sentry_sdk.transport import Transport
 
 from booty.config import SECRET_ENV, BootySettings, load_booty_settings
 from booty.queue import redact_database_url
-from middleware.lifespan import init_sentry
-from middleware.settings import (
+from middleware import (
     ConfigError,
     SentryConfig,
+    init_sentry,
     load_sentry_config,
     parse_dsn,
     redact_dsn,

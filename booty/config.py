@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from middleware.settings import Problem, is_production, load_settings
+from middleware import Problem, is_production, load_settings
 
 # Environment variables whose exact values the scrubber removes from every event.
 SECRET_ENV = (

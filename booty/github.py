@@ -10,7 +10,7 @@ import sentry_sdk
 from pydantic import SecretStr
 
 from booty.http import make_client
-from middleware.jobs import span
+from middleware import span
 
 TIMEOUT = 10.0
 STATUS_CONTEXT = "booty/verifier"

@@ -14,7 +14,7 @@ import sentry_sdk
 from pydantic import SecretStr
 
 from booty.http import make_client
-from middleware.jobs import span
+from middleware import span
 
 TIMEOUT = 60.0
 

@@ -18,8 +18,7 @@ from booty.internal import internal_allowed
 from booty.logs import configure_logging
 from booty.webhooks import router as webhooks_router
 from booty.worker import start_worker
-from middleware import SentryLifespan, instrument
-from middleware.settings import is_production
+from middleware import SentryLifespan, instrument, is_production
 
 logger = logging.getLogger("booty.main")
 

@@ -10,7 +10,7 @@ import sentry_sdk
 from booty.github import GitHub, GitHubError
 from booty.llm import LLM
 from booty.queue import Job
-from middleware.jobs import JobScope
+from middleware import JobScope
 
 logger = logging.getLogger("booty.pipeline")
 

@@ -18,8 +18,8 @@ from booty.config import BootySettings
 from booty.internal import internal_allowed
 from booty.queue import Job, Queue
 from booty.worker import Worker
+from middleware import trace_headers
 from middleware.context import get_request_id
-from middleware.jobs import trace_headers
 
 router = APIRouter()
 

@@ -1,14 +1,7 @@
 from importlib.metadata import version
 
 from middleware.capture import capture_error
-from middleware.context import RequestIdFilter, get_request_id, set_user_context
-from middleware.crons import WorkerMonitor
-from middleware.instrument import capture_server_errors, instrument
-from middleware.jobs import JobScope, job_scope, span, trace_headers
-from middleware.lifespan import SentryLifespan, init_from_environment, init_sentry
-from middleware.logfields import add_request_ids
-from middleware.request_context import RequestContextMiddleware
-from middleware.settings import (
+from middleware.config import (
     ConfigError,
     Problem,
     SentryConfig,
@@ -19,6 +12,11 @@ from middleware.settings import (
     parse_dsn,
     redact_dsn,
 )
+from middleware.context import RequestIdFilter, get_request_id, set_user_context
+from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
+from middleware.logs import add_request_ids
+from middleware.request import RequestContextMiddleware, capture_server_errors, instrument
+from middleware.startup import SentryLifespan, init_from_environment, init_sentry
 
 __version__ = version("booty")
 

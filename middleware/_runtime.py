@@ -12,28 +12,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import anyio.to_thread
 import sentry_sdk
 
-from middleware._deferred import DeferringEventHandler
 from middleware._sdk import BaseClient, attach, attached, inactive_client
 
 if TYPE_CHECKING:
-    from middleware.storm import StormGuard
+    from middleware.capture import StormGuard
 
 LocalVariables = Literal["in_app", "all", "none"]
 
 
-def _handler() -> DeferringEventHandler:
-    return DeferringEventHandler(level=logging.ERROR)
-
-
 @dataclass(eq=False)
 class Runtime:
-    handler: DeferringEventHandler = field(default_factory=_handler)
+    # What startup builds for the client: its error log handler and storm guard.
+    handler: logging.Handler | None = None
     guard: StormGuard | None = None
     # Whose frames send their locals in unhandled-error events.
     local_variables: LocalVariables = "in_app"

@@ -16,7 +16,7 @@ from asgi_lifespan import LifespanManager
 from pydantic_settings import BaseSettings
 
 from booty.config import BootySettings
-from middleware.settings import SentrySettings, env_name
+from middleware.config.settings import SentrySettings, env_name
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

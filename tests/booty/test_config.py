@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from booty.config import load_booty_settings
-from middleware.settings import ConfigError
+from middleware.config.settings import ConfigError
 
 BOOTY = str(Path(sys.executable).parent / "booty")
 HIDDEN = "Zq7secretpart9"

@@ -5,7 +5,7 @@ import respx
 from pydantic import SecretStr
 
 from booty.http import make_client
-from middleware.jobs import job_scope
+from middleware.jobs.scope import job_scope
 
 
 @respx.mock

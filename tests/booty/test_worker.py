@@ -17,7 +17,7 @@ import sentry_sdk
 
 from booty.queue import Job, SQLiteQueue
 from booty.worker import Worker
-from middleware.jobs import JobScope
+from middleware.jobs.scope import JobScope
 from tests.booty.support import (
     GITHUB,
     ISSUE_BODY,

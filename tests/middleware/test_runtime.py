@@ -19,8 +19,8 @@ _MUTABLE = (dict, list, set, bytearray, weakref.WeakKeyDictionary, weakref.WeakV
 
 def _modules() -> list[ModuleType]:
     return [
-        importlib.import_module(f"middleware.{info.name}")
-        for info in pkgutil.iter_modules(middleware.__path__)
+        importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(middleware.__path__, "middleware.")
     ]
 
 
@@ -46,7 +46,7 @@ def test_no_function_of_the_layer_rebinds_a_module_name() -> None:
     package = Path(middleware.__file__).parent
     found = [
         f"{path.name}:{node.lineno}"
-        for path in sorted(package.glob("*.py"))
+        for path in sorted(package.rglob("*.py"))
         for node in ast.walk(ast.parse(path.read_text(), str(path)))
         if isinstance(node, ast.Global)
     ]

@@ -1,0 +1,6 @@
+"""The request layer: request ids, one scope per request, request data, tracing."""
+
+from middleware.request.instrument import capture_server_errors, instrument
+from middleware.request.middleware import RequestContextMiddleware
+
+__all__ = ["RequestContextMiddleware", "capture_server_errors", "instrument"]

@@ -1,0 +1,198 @@
+"""Request ID + one isolated Sentry scope per request, exactly-once capture."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Collection
+
+import sentry_sdk
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from middleware._runtime import current
+from middleware._sdk import BaseClient, Transaction, start_trace
+from middleware.capture import capture_unhandled, flush_deferred_logs
+from middleware.context import RequestState, _current, is_valid_request_id
+from middleware.request.data import (
+    BodyCopy,
+    BodySize,
+    RequestDataOptions,
+    request_data,
+    request_path,
+)
+from middleware.request.errors import ExceptionHandlers, app_response, error_response
+from middleware.request.tracing import DEFAULT_METHODS, TracingOptions
+
+logger = logging.getLogger("middleware.request")
+
+MECHANISM = "asgi.request_context"
+_TRACE_HEADERS = frozenset({b"sentry-trace", b"baggage"})
+
+
+def _new_request_id() -> str:
+    """uuid.uuid4().hex, without building a UUID object the request never uses."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        header_name: str = "X-Request-ID",
+        generator: Callable[[], str] = _new_request_id,
+        validator: Callable[[str], bool] = is_valid_request_id,
+        untraced_paths: Collection[str] = ("/health",),
+        http_methods_to_capture: Collection[str] = DEFAULT_METHODS,
+        transaction_style: str = "url",
+        max_request_body_size: BodySize = "medium",
+        trusted_proxies: Collection[str] = (),
+        exception_handlers: ExceptionHandlers | None = None,
+    ) -> None:
+        self.app = app
+        self.header_name = header_name
+        self.header_key = header_name.lower().encode("latin-1")
+        self.generator = generator
+        self.validator = validator
+        self.tracing = TracingOptions.build(
+            untraced_paths=untraced_paths,
+            http_methods_to_capture=http_methods_to_capture,
+            transaction_style=transaction_style,
+        )
+        self.data_options = RequestDataOptions(max_request_body_size, tuple(trusted_proxies))
+        # The app's own handlers for Exception/500 (Starlette calls them from
+        # ServerErrorMiddleware, outside this one): read live, so that handlers
+        # registered after instrument() count too.
+        self.exception_handlers = exception_handlers
+        # Whether the first request has looked for the lifespan's runtime.
+        self.lifespan_checked = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        # Before any Mount rewrites root_path in this same scope.
+        path = request_path(scope)
+        request_id, replaced, trace_headers = self._read_headers(scope)
+        state = RequestState(request_id)
+        token = _current.set(state)
+        if replaced:
+            # Never reflect the raw value: it may be an injection attempt.
+            logger.warning("invalid %s header replaced with %s", self.header_name, request_id)
+        try:
+            with sentry_sdk.isolation_scope() as sentry_scope:
+                # A fork keeps the parent's breadcrumbs (startup logs, the server's
+                # own context): a request's story starts with the request.
+                sentry_scope.clear_breadcrumbs()
+                sentry_scope.set_tag("request_id", request_id)
+                client = sentry_scope.get_client()
+                if not self.lifespan_checked:
+                    # Once, not per request: a lifespan runs before the first request.
+                    self.lifespan_checked = True
+                    if current(client) is None:
+                        self._warn_without_lifespan(client)
+                if not client.is_active():
+                    await self._call(scope, receive, send, state)
+                    return
+                options = client.options
+                body = None
+                if self.data_options.body_limit and scope["type"] == "http":
+                    body = BodyCopy(self.data_options.body_limit)
+                    receive = body.wrap(receive)
+                sentry_scope.add_event_processor(
+                    request_data(
+                        scope,
+                        path=path,
+                        started=time.time(),
+                        options=self.data_options,
+                        body=body,
+                        send_default_pii=bool(options.get("send_default_pii")),
+                    )
+                )
+                # A fork shares its parent's trace: each request gets its own, or the caller's.
+                start_trace(sentry_scope, trace_headers)
+                sampled = self.tracing.sampled(scope, path, sentry_scope, options)
+                if sampled is False:
+                    await self._call(scope, receive, send, state)
+                    return
+                with self.tracing.transaction(scope, path, trace_headers, sampled) as transaction:
+                    await self._call(scope, receive, send, state, transaction)
+        finally:
+            _current.reset(token)
+
+    def _warn_without_lifespan(self, client: BaseClient) -> None:
+        # Once: neither SentryLifespan nor init_from_environment() ran, so SENTRY_*
+        # went unvalidated and log lines unscrubbed. A server without lifespan
+        # (daphne) gets here with Sentry off: say so rather than drop every error.
+        if os.environ.get("SENTRY_DSN") and not client.is_active():
+            logger.warning(
+                "SENTRY_DSN is set but Sentry was never initialised: this server ran no "
+                "lifespan; call middleware.init_from_environment() when the app is imported"
+            )
+            return
+        logger.warning(
+            "requests arrive without SentryLifespan: SENTRY_* is not validated and log "
+            "lines are not scrubbed; give the app lifespan=SentryLifespan(...), or call "
+            "middleware.init_from_environment() when the app is imported"
+        )
+
+    async def _call(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        state: RequestState,
+        transaction: Transaction | None = None,
+    ) -> None:
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                MutableHeaders(scope=message)[self.header_name] = state.request_id
+                if transaction is not None:
+                    transaction.set_http_status(message["status"])
+            await send(message)
+
+        exc: BaseException | None = None
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as error:
+            exc = error
+            name, source = self.tracing.name(scope)
+            sentry_sdk.get_current_scope().set_transaction_name(name, source=source)
+            event_id = capture_unhandled(error, MECHANISM)
+            if response_started or scope["type"] != "http":
+                raise
+            response = await app_response(self.exception_handlers, scope, error)
+            if response is None:
+                await error_response(state.request_id, event_id)(scope, receive, send_wrapper)
+                raise
+            # The app's handler answered: the error is handled, and re-raising would
+            # make Starlette's ServerErrorMiddleware call that handler a second time.
+            await response(scope, receive, send_wrapper)
+        finally:
+            flush_deferred_logs(state, exc)
+
+    def _read_headers(self, scope: Scope) -> tuple[str, bool, dict[str, str]]:
+        """The request ID (and whether a bad one was replaced) and any trace headers."""
+        incoming: bytes | None = None
+        trace_headers: dict[str, str] = {}
+        for key, value in scope["headers"]:
+            if key == self.header_key:
+                incoming = value if incoming is None else incoming
+            elif key in _TRACE_HEADERS:
+                trace_headers[key.decode("latin-1")] = value.decode("latin-1")
+        if incoming is None:
+            return self.generator(), False, trace_headers
+        candidate: str = incoming.decode("latin-1")
+        if self.validator(candidate):
+            return candidate, False, trace_headers
+        return self.generator(), True, trace_headers

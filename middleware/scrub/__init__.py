@@ -1,0 +1,7 @@
+"""Events and log lines with secrets and personal data filtered, as Sentry's server would."""
+
+from middleware.scrub import logs as log_scrubbing
+from middleware.scrub.scrubber import Scrubber
+from middleware.scrub.secrets import TextScrubber
+
+__all__ = ["Scrubber", "TextScrubber", "log_scrubbing"]

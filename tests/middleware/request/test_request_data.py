@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from middleware import RequestContextMiddleware, SentryLifespan, instrument
+from middleware.request.data import BodySize
+from tests.support import CapturingTransport, running
+
+
+async def boom(request: Request) -> PlainTextResponse:
+    raise RuntimeError("boom")
+
+
+async def read_then_boom(request: Request) -> PlainTextResponse:
+    await request.body()
+    raise RuntimeError("boom after reading")
+
+
+def starlette_app(transport: CapturingTransport, routes: list[Any], **options: Any) -> Starlette:
+    app = Starlette(routes=routes, lifespan=SentryLifespan(transport=transport))
+    instrument(app, **options)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("root_path", "request_path"),
+    [
+        ("", "/sub/boom"),  # a Mount
+        ("/pfx", "/pfx/sub/boom"),  # uvicorn --root-path: path already has the prefix
+    ],
+)
+async def test_the_url_is_the_one_the_client_asked_for_under_a_mount_and_a_root_path(
+    capture: CapturingTransport, root_path: str, request_path: str
+) -> None:
+    inner = Starlette(routes=[Route("/boom", boom)])
+    app = starlette_app(capture, [Mount("/sub", app=inner)])
+    async with running(app, root_path=root_path) as client:
+        response = await client.get(request_path)
+    assert response.status_code == 500
+    (event,) = capture.events
+    assert event["request"]["url"] == f"http://test{root_path}/sub/boom"
+    crumb = event["breadcrumbs"]["values"][0]
+    assert crumb["message"] == f"GET {root_path}/sub/boom"
+
+
+async def test_the_root_path_is_added_when_the_server_left_it_out_of_path(
+    capture: CapturingTransport,
+) -> None:
+    # hypercorn and granian: path has no prefix, root_path has it.
+    app = starlette_app(capture, [Route("/boom", boom)])
+    async with running(app, root_path="/pfx") as client:
+        assert (await client.get("/boom")).status_code == 500
+    (event,) = capture.events
+    assert event["request"]["url"] == "http://test/pfx/boom"
+
+
+async def test_the_url_is_right_for_a_fastapi_sub_app(capture: CapturingTransport) -> None:
+    app = FastAPI(lifespan=SentryLifespan(transport=capture))
+    instrument(app)
+    sub = FastAPI()
+
+    @sub.get("/boom")
+    async def sub_boom() -> None:
+        raise RuntimeError("in the sub-app")
+
+    app.mount("/sub", sub)
+    async with running(app) as client:
+        assert (await client.get("/sub/boom")).status_code == 500
+    (event,) = capture.events
+    assert event["request"]["url"] == "http://test/sub/boom"
+
+
+BIG = {"note": "x" * 2000}  # over "small", under "medium"
+
+
+@pytest.mark.parametrize(
+    ("size", "body", "expected"),
+    [
+        ("medium", {"order": 7}, {"order": 7}),
+        ("medium", BIG, BIG),
+        ("small", BIG, "[Filtered]"),
+        ("never", {"order": 7}, None),
+        ("always", BIG, BIG),
+    ],
+)
+async def test_a_json_body_the_app_read_is_on_the_event_within_its_bound(
+    capture: CapturingTransport, size: BodySize, body: dict[str, Any], expected: Any
+) -> None:
+    app = starlette_app(
+        capture,
+        [Route("/read", read_then_boom, methods=["POST"])],
+        max_request_body_size=size,
+    )
+    async with running(app) as client:
+        await client.post("/read", json=body)
+    (event,) = capture.events
+    assert event["request"].get("data") == expected
+
+
+async def test_a_form_body_is_parsed_and_scrubbed(capture: CapturingTransport) -> None:
+    app = starlette_app(capture, [Route("/read", read_then_boom, methods=["POST"])])
+    async with running(app) as client:
+        await client.post("/read", data={"name": "ada", "password": "hunter2-secret"})
+    (event,) = capture.events
+    assert event["request"]["data"]["name"] == "ada"
+    assert event["request"]["data"]["password"] == "[Filtered]"
+    assert "hunter2-secret" not in json.dumps(event)
+
+
+async def test_a_body_the_app_never_read_is_neither_read_nor_sent(
+    capture: CapturingTransport,
+) -> None:
+    app = starlette_app(capture, [Route("/boom", boom, methods=["POST"])])
+    async with running(app) as client:
+        await client.post("/boom", json={"order": 7})
+    (event,) = capture.events
+    assert "data" not in event["request"]
+
+
+async def test_the_app_still_reads_the_whole_body_the_middleware_copied(
+    capture: CapturingTransport,
+) -> None:
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(await request.body())
+
+    app = starlette_app(
+        capture, [Route("/echo", echo, methods=["POST"])], max_request_body_size="small"
+    )
+    payload = b"y" * 5000
+    async with running(app) as client:
+        response = await client.post("/echo", content=payload)
+    assert response.content == payload
+
+
+class Backend(AuthenticationBackend):
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, SimpleUser]:
+        return AuthCredentials(["authenticated"]), SimpleUser("ada")
+
+
+ADA = {"id": "ada", "username": "ada"}
+
+
+def pii_app(transport: CapturingTransport, **options: Any) -> Starlette:
+    app = Starlette(
+        routes=[Route("/boom", boom)],
+        middleware=[Middleware(AuthenticationMiddleware, backend=Backend())],
+        lifespan=SentryLifespan(transport=transport),
+    )
+    instrument(app, **options)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("pii", "trusted", "expected_user"),
+    [
+        (False, (), None),
+        (True, (), {**ADA, "ip_address": "127.0.0.1"}),
+        # The last hop no trusted proxy added: 10.1.2.3 is not trusted here.
+        (True, ("127.0.0.0/8",), {**ADA, "ip_address": "10.1.2.3"}),
+        (True, ("127.0.0.1", "10.0.0.0/8"), {**ADA, "ip_address": "203.0.113.9"}),
+    ],
+)
+async def test_user_and_client_ip_only_with_send_default_pii_and_xff_only_from_trusted_proxies(
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    pii: bool,
+    trusted: tuple[str, ...],
+    expected_user: dict[str, str] | None,
+) -> None:
+    monkeypatch.setenv("SENTRY_SEND_DEFAULT_PII", "true" if pii else "false")
+    app = pii_app(capture, trusted_proxies=trusted)
+    async with running(app) as client:
+        await client.get("/boom", headers={"X-Forwarded-For": "203.0.113.9, 10.1.2.3"})
+    (event,) = capture.events
+    assert event.get("user") == expected_user
+    if not pii:
+        assert "203.0.113.9" not in json.dumps(event["request"])
+        assert "env" not in event["request"]
+
+
+def test_bad_options_are_refused() -> None:
+    app = Starlette()
+    with pytest.raises(ValueError, match="max_request_body_size"):
+        RequestContextMiddleware(app, max_request_body_size="huge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 network"):
+        RequestContextMiddleware(app, trusted_proxies=("proxy.local",))
+    with pytest.raises(ValueError, match="transaction_style"):
+        RequestContextMiddleware(app, transaction_style="function")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import sentry_sdk
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -179,22 +180,85 @@ async def test_app_state_from_the_apps_lifespan_reaches_requests(
         assert (await client.get("/answer")).json() == {"answer": "42"}
 
 
-async def test_the_startup_heap_is_frozen_while_serving_and_thawed_at_shutdown(
-    capture: CapturingTransport,
-) -> None:
+async def test_the_startup_heap_is_frozen_once_per_process(capture: CapturingTransport) -> None:
     @asynccontextmanager
     async def startup(app: Starlette) -> AsyncIterator[None]:
         yield
 
     app = Starlette(lifespan=SentryLifespan(startup, transport=capture))
-    assert gc.get_freeze_count() == 0
     async with LifespanManager(app):
         frozen = gc.get_freeze_count()
         assert frozen > 1000  # the imports and the startup, not one object
         # A full collection no longer walks them.
         gc.collect()
         assert gc.get_freeze_count() == frozen
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == frozen  # for the life of the process
+    made_since = [{"n": n} for n in range(5000)]
+    # A later start (the next test's app) neither collects nor freezes again.
+    async with LifespanManager(Starlette(lifespan=SentryLifespan(startup, transport=capture))):
+        assert gc.get_freeze_count() == frozen
+    assert len(made_since) == 5000
+
+
+@pytest.mark.parametrize("kind", ["on_startup", "on_event"])
+async def test_without_a_lifespan_of_its_own_the_routers_handlers_run(
+    capture: CapturingTransport, kind: str
+) -> None:
+    ran: list[str] = []
+
+    async def started() -> None:
+        ran.append("startup")
+
+    def stopped() -> None:
+        ran.append("shutdown")
+
+    if kind == "on_startup":
+        app = FastAPI(
+            lifespan=SentryLifespan(transport=capture), on_startup=[started], on_shutdown=[stopped]
+        )
+    else:
+        app = FastAPI(lifespan=SentryLifespan(transport=capture))
+        # What the deprecated @app.on_event("startup") does.
+        app.router.add_event_handler("startup", started)
+        app.router.add_event_handler("shutdown", stopped)
+    async with LifespanManager(app):
+        assert ran == ["startup"]
+    assert ran == ["startup", "shutdown"]
+
+
+async def _async_cm_state(app: Any) -> AsyncIterator[dict[str, Any]]:
+    yield {"form": "asynccontextmanager"}
+
+
+async def _async_generator_state(app: Any) -> AsyncIterator[dict[str, Any]]:
+    yield {"form": "async generator"}
+
+
+def _generator_state(app: Any) -> Iterator[dict[str, Any]]:
+    yield {"form": "generator"}
+
+
+@pytest.mark.parametrize(
+    ("lifespan", "form"),
+    [
+        (asynccontextmanager(_async_cm_state), "asynccontextmanager"),
+        (_async_generator_state, "async generator"),
+        (_generator_state, "generator"),
+    ],
+)
+async def test_every_lifespan_form_starlette_takes_is_taken(
+    capture: CapturingTransport, lifespan: Any, form: str
+) -> None:
+    async def which(request: Request) -> JSONResponse:
+        return JSONResponse({"form": request.state.form})
+
+    app = Starlette(
+        routes=[Route("/", which)], lifespan=SentryLifespan(lifespan, transport=capture)
+    )
+    instrument(app)
+    async with running(app) as client:
+        response = await client.get("/")
+    assert response.json() == {"form": form}
 
 
 async def test_a_startup_crash_in_the_apps_lifespan_is_captured_once_and_flushed(

@@ -104,6 +104,9 @@ class SentrySettings(BaseSettings):
     # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
     worker_monitor: WorkerMonitorSlug | None = None
     enable_logs: bool = False
+    # Local log lines (the journal is the operator's own) keep the client's address;
+    # events and Sentry logs follow send_default_pii.
+    local_logs_client_address: bool = True
 
     @property
     def in_app_packages(self) -> tuple[str, ...]:

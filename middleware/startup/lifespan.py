@@ -71,10 +71,12 @@ def _start(
 
 def _scrub_logs(config: SentryConfig, secret_env: Iterable[str]) -> Callable[[], None]:
     """Log lines are scrubbed like events, with Sentry on or off; return the undo."""
-    hide_pii = not config.settings.send_default_pii
+    settings = config.settings
+    scrub = TextScrubber(
+        secret_values(secret_env, settings.dsn_value), hide_pii=not settings.send_default_pii
+    )
     return log_scrubbing.install(
-        TextScrubber(secret_values(secret_env, config.settings.dsn_value), hide_pii=hide_pii),
-        hide_clients=hide_pii,
+        log_scrubbing.LogPolicy(scrub, hide_clients=not settings.local_logs_client_address)
     )
 
 
@@ -160,17 +162,13 @@ class SentryLifespan:
     async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
         config = load_sentry_config()
         unscrub_logs = _scrub_logs(config, self.secret_env)
-        try:
-            runtime = _start(
-                config,
-                secret_env=self.secret_env,
-                transport=self.transport,
-                in_app_include=self.in_app_include,
-                traces_sampler=self.traces_sampler,
-            )
-        except BaseException:
-            unscrub_logs()
-            raise
+        runtime = _start(
+            config,
+            secret_env=self.secret_env,
+            transport=self.transport,
+            in_app_include=self.in_app_include,
+            traces_sampler=self.traces_sampler,
+        )
         started = False
         try:
             # The app's own startup runs in a scope of its own, so tags it sets
@@ -187,4 +185,6 @@ class SentryLifespan:
             raise
         finally:
             await release(runtime, config.settings.shutdown_timeout)
-            unscrub_logs()
+        # Only after a clean shutdown: after a failure the server still logs its
+        # traceback, so scrubbing stays on for the rest of the process.
+        unscrub_logs()

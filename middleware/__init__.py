@@ -14,7 +14,7 @@ from middleware.config import (
 )
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
-from middleware.logs import add_request_ids
+from middleware.logs import add_request_ids, scrub_secrets
 from middleware.request import RequestContextMiddleware, capture_server_errors, instrument
 from middleware.startup import SentryLifespan, init_from_environment, init_sentry
 
@@ -44,6 +44,7 @@ __all__ = [
     "load_settings",
     "parse_dsn",
     "redact_dsn",
+    "scrub_secrets",
     "set_user_context",
     "span",
     "trace_headers",

@@ -227,6 +227,12 @@ class ScrubbingFactory:
         return record
 
 
+def current_policy() -> LogPolicy | None:
+    """What the process's log records are scrubbed with now; None while scrubbing is off."""
+    factory = logging.getLogRecordFactory()
+    return factory.policy if isinstance(factory, ScrubbingFactory) else None
+
+
 def install(policy: LogPolicy) -> Callable[[], None]:
     """Scrub every log record made from now on; return the undo."""
     factory = ScrubbingFactory(logging.getLogRecordFactory(), policy)

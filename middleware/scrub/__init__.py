@@ -2,7 +2,7 @@
 
 from middleware.scrub import logs as log_scrubbing
 from middleware.scrub.keys import FILTERED, is_secret_key
-from middleware.scrub.logs import LogPolicy, current_policy, server_args
+from middleware.scrub.logs import LogPolicy, current_policy, scrub_exception, server_args
 from middleware.scrub.scrubber import Scrubber
 from middleware.scrub.secrets import TextScrubber
 
@@ -14,5 +14,6 @@ __all__ = [
     "current_policy",
     "is_secret_key",
     "log_scrubbing",
+    "scrub_exception",
     "server_args",
 ]

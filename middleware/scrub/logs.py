@@ -15,6 +15,7 @@ those of secret-named keys and those that hold a secret.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -225,6 +226,25 @@ class ScrubbingFactory:
         # A record class of the app's own: its text is replaced now, the template lost.
         record.msg, record.args = scrubbed_message(record, policy), None
         return record
+
+
+def scrub_exception(exc: BaseException, policy: LogPolicy) -> None:
+    """Scrub an exception's arguments, and those of its causes, in place.
+
+    For an error on its way out of the process to code that prints it without
+    logging (hypercorn's worker formats the startup traceback into its own
+    exception, which multiprocessing prints). Sentry has captured it already.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # An exception that refuses new arguments keeps its own.
+        with contextlib.suppress(Exception):
+            current.args = tuple(
+                policy.scrub(a) if isinstance(a, str) else a for a in current.args
+            )
+        current = current.__cause__ or current.__context__
 
 
 def current_policy() -> LogPolicy | None:

@@ -80,6 +80,13 @@ def _scrub_logs(config: SentryConfig, secret_env: Iterable[str]) -> Callable[[],
     )
 
 
+def _scrub_on_its_way_out(exc: BaseException) -> None:
+    # Some servers print a failed startup's error without logging (hypercorn).
+    policy = log_scrubbing.current_policy()
+    if policy is not None:
+        log_scrubbing.scrub_exception(exc, policy)
+
+
 @contextmanager
 def _frozen_startup_heap() -> Iterator[None]:
     """Keep the startup heap out of the garbage collector's full collections.
@@ -182,6 +189,7 @@ class SentryLifespan:
             if not started:
                 # The server only logs it and exits; the finally below flushes it.
                 capture_unhandled(exc, STARTUP_MECHANISM)
+                _scrub_on_its_way_out(exc)
             raise
         finally:
             await release(runtime, config.settings.shutdown_timeout)

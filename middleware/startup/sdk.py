@@ -53,7 +53,11 @@ def init_sentry(
     settings = config.settings
     dsn = settings.dsn_value
     handler = DeferringEventHandler(level=logging.ERROR)
-    runtime = Runtime(local_variables=settings.local_variables, handler=handler)
+    runtime = Runtime(
+        local_variables=settings.local_variables,
+        handler=handler,
+        trace_sources=settings.trace_networks(production=config.production),
+    )
     scrubber = Scrubber(
         secrets=secret_values(secret_env, dsn), send_default_pii=settings.send_default_pii
     )

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -31,7 +32,9 @@ _UNSCRUBBABLE = "(a log line was withheld: it could not be scrubbed)"
 _QUERY_SECRET_KEYS = frozenset({"code", "key", "state", "ticket"})
 _WEBSOCKET = '"WebSocket %s"'
 # The access atoms that hold the client's address, per server.
-_CLIENT_ATOMS = {"hypercorn.access": frozenset({"h"}), "granian.access": frozenset({"addr"})}
+_CLIENT_ATOMS = MappingProxyType(
+    {"hypercorn.access": frozenset({"h"}), "granian.access": frozenset({"addr"})}
+)
 # Atoms that hold only a query string.
 _QUERY_ATOMS = frozenset({"q", "query_string"})
 

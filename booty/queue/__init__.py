@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from booty.queue.base import REPLAY_WINDOW, Job, Queue, Status
+from booty.queue.base import REPLAY_WINDOW, Job, Queue, Status, is_job_id
 from booty.queue.sqlite import SQLiteQueue
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Queue",
     "SQLiteQueue",
     "Status",
+    "is_job_id",
     "open_queue",
     "redact_database_url",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import uuid
 from abc import ABC, abstractmethod
@@ -46,6 +47,14 @@ class Job:
     error: str | None
     created_at: float
     updated_at: float
+
+
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_job_id(value: str) -> bool:
+    """Whether `value` can be a job's id at all (they are uuid4().hex)."""
+    return _JOB_ID.fullmatch(value) is not None
 
 
 def new_owner() -> str:

@@ -91,6 +91,8 @@ class BootySettings(BaseSettings):
     # Jobs run once (docs/configuration.md, "The job queue").
     booty_job_lease: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 60.0
     booty_max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    # Days finished jobs (and the digests that refuse replays) are kept.
+    booty_job_retention: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)] = 30.0
     booty_max_webhook_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 25 * 1024 * 1024
 
     @field_validator("github_api_url", "llm_api_url")

@@ -18,8 +18,7 @@ from booty.config import BootySettings
 from booty.internal import internal_allowed
 from booty.queue import Job, Queue, is_job_id
 from booty.worker import Worker
-from middleware import trace_headers
-from middleware.context import get_request_id
+from middleware import get_request_id, trace_headers
 
 router = APIRouter()
 

@@ -26,6 +26,7 @@ from middleware.request.data import (
 )
 from middleware.request.errors import client_went_away, error_response
 from middleware.request.tracing import DEFAULT_METHODS, TracingOptions
+from middleware.request.trust import continued_headers
 
 logger = logging.getLogger("middleware.request")
 
@@ -115,7 +116,9 @@ class RequestContextMiddleware:
                         send_default_pii=bool(options.get("send_default_pii")),
                     )
                 )
-                # A fork shares its parent's trace: each request gets its own, or the caller's.
+                # A fork shares its parent's trace: each request gets its own, or a
+                # trusted caller's.
+                trace_headers = continued_headers(scope, trace_headers, client)
                 start_trace(sentry_scope, trace_headers)
                 sampled = self.tracing.sampled(scope, path, sentry_scope, options)
                 if sampled is False:

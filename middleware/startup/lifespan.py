@@ -77,11 +77,20 @@ def _start(
 
 def _scrub_logs(config: SentryConfig, secret_env: Iterable[str]) -> Callable[[], None]:
     """Log lines are scrubbed like events, with Sentry on or off; return the undo."""
-    hide_pii = not config.settings.send_default_pii
-    return log_scrubbing.install(
-        TextScrubber(secret_values(secret_env, config.settings.dsn_value), hide_pii=hide_pii),
-        hide_clients=hide_pii,
+    settings = config.settings
+    scrub = TextScrubber(
+        secret_values(secret_env, settings.dsn_value), hide_pii=not settings.send_default_pii
     )
+    return log_scrubbing.install(
+        log_scrubbing.LogPolicy(scrub, hide_clients=not settings.local_logs_client_address)
+    )
+
+
+def _scrub_on_its_way_out(exc: BaseException) -> None:
+    # Some servers print a failed startup's error without logging (hypercorn).
+    policy = log_scrubbing.current_policy()
+    if policy is not None:
+        log_scrubbing.scrub_exception(exc, policy)
 
 
 def _freeze_startup_heap() -> None:
@@ -211,17 +220,13 @@ class SentryLifespan:
     async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
         config = load_sentry_config()
         unscrub_logs = _scrub_logs(config, self.secret_env)
-        try:
-            runtime = _start(
-                config,
-                secret_env=self.secret_env,
-                transport=self.transport,
-                in_app_include=self.in_app_include,
-                traces_sampler=self.traces_sampler,
-            )
-        except BaseException:
-            unscrub_logs()
-            raise
+        runtime = _start(
+            config,
+            secret_env=self.secret_env,
+            transport=self.transport,
+            in_app_include=self.in_app_include,
+            traces_sampler=self.traces_sampler,
+        )
         started = False
         try:
             # The app's own startup runs in a scope of its own, so tags it sets
@@ -235,7 +240,10 @@ class SentryLifespan:
             if not started:
                 # The server only logs it and exits; the finally below flushes it.
                 capture_unhandled(exc, STARTUP_MECHANISM)
+                _scrub_on_its_way_out(exc)
             raise
         finally:
             await release(runtime, config.settings.shutdown_timeout)
-            unscrub_logs()
+        # Only after a clean shutdown: after a failure the server still logs its
+        # traceback, so scrubbing stays on for the rest of the process.
+        unscrub_logs()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import gc
 import io
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from starlette.routing import Route
 import middleware
 import middleware.startup.lifespan
 from middleware import ConfigError, SentryLifespan, instrument
-from middleware.scrub.logs import ScrubbingFilter
 from tests.support import CapturingTransport, EnvelopeServer, running
 
 AppLifespan = Any
@@ -307,31 +306,6 @@ async def test_the_servers_own_error_loggers_make_no_second_event(
     assert capture.events == []
 
 
-def _scrubbing_filters() -> set[tuple[logging.Handler, logging.Filter]]:
-    loggers = [logging.getLogger()] + [
-        logger
-        for logger in list(logging.Logger.manager.loggerDict.values())
-        if isinstance(logger, logging.Logger)
-    ]
-    return {
-        (handler, f)
-        for logger in loggers
-        for handler in logger.handlers
-        for f in handler.filters
-        if isinstance(f, ScrubbingFilter)
-    }
-
-
-@pytest.fixture
-def lasting_log_scrubbing() -> Iterator[None]:
-    """init_from_environment scrubs log lines for the life of the process: undo it here."""
-    before = _scrubbing_filters()
-    yield
-    for handler, f in _scrubbing_filters() - before:
-        handler.removeFilter(f)
-
-
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_starts_sentry_without_a_lifespan(
     capture: CapturingTransport,
 ) -> None:
@@ -352,7 +326,6 @@ def test_init_from_environment_starts_sentry_without_a_lifespan(
     assert event["tags"]["request_id"] == "daphne-1"
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flushes(
     capture: CapturingTransport,
 ) -> None:
@@ -365,13 +338,11 @@ async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flus
     assert len(capture.events) == 1
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_without_a_dsn_is_off() -> None:
     assert middleware.init_from_environment() is False
     assert not sentry_sdk.get_client().is_active()
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_refuses_a_bad_production_config(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -426,7 +397,6 @@ async def test_requests_under_the_lifespan_do_not_warn_with_sentry_on_or_off(
     assert _request_layer_warnings(caplog) == []
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 async def test_requests_after_init_from_environment_do_not_warn(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -469,7 +439,6 @@ async def boom(request: Request) -> JSONResponse:
     raise RuntimeError("boom")
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_scrubs_log_lines_as_the_lifespan_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

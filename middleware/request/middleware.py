@@ -115,6 +115,7 @@ class RequestContextMiddleware:
                         send_default_pii=bool(options.get("send_default_pii")),
                     )
                 )
+                sentry_scope.add_event_processor(self.tracing.naming_processor(scope))
                 # A fork shares its parent's trace: each request gets its own, or the caller's.
                 start_trace(sentry_scope, trace_headers)
                 sampled = self.tracing.sampled(scope, path, sentry_scope, options)
@@ -166,8 +167,6 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as error:
             exc = error
-            name, source = self.tracing.name(scope)
-            sentry_sdk.get_current_scope().set_transaction_name(name, source=source)
             event_id = capture_unhandled(error, MECHANISM)
             if response_started or scope["type"] != "http":
                 raise

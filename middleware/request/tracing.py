@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import sentry_sdk
+from sentry_sdk.types import Event, Hint
+from starlette.routing import Match, Mount
 from starlette.types import Scope
 
 from middleware._sdk import Transaction, TransactionSource, has_tracing_enabled, parent_sampled
@@ -68,6 +70,7 @@ class TracingOptions:
         self, scope: Scope, path: str, trace_headers: dict[str, str], sampled: bool | None
     ) -> Iterator[Transaction]:
         """The request's transaction, named by its route once the app has answered."""
+        entry = Entry.of(scope)
         transaction = sentry_sdk.continue_trace(
             trace_headers,
             op="http.server",
@@ -83,10 +86,15 @@ class TracingOptions:
             try:
                 yield transaction
             finally:
-                transaction.name, transaction.source = self.name(scope)
+                if transaction.source != TransactionSource.CUSTOM:
+                    transaction.name, transaction.source = self.name(scope, entry)
 
-    def name(self, scope: Scope) -> tuple[str, str]:
-        """The transaction name and source: never the raw URL with its ids."""
+    def name(self, scope: Scope, entry: Entry | None = None) -> tuple[str, str]:
+        """The transaction name and source: never the raw URL with its ids.
+
+        The one place a request is named, read once routing has happened: by
+        every event of the request (naming_processor) and by its transaction.
+        """
         if self.transaction_style == "endpoint":
             endpoint = scope.get("endpoint")
             if endpoint is not None:
@@ -94,7 +102,87 @@ class TracingOptions:
                 qualname = getattr(endpoint, "__qualname__", None) or type(endpoint).__name__
                 name = f"{module}.{qualname}" if module else qualname
                 return name, TransactionSource.COMPONENT
-        path = getattr(scope.get("route"), "path", None)
-        if isinstance(path, str):
+        path = route_template(scope, entry)
+        if path is not None:
             return path, TransactionSource.ROUTE
         return "<unmatched>", TransactionSource.ROUTE
+
+    def naming_processor(self, scope: Scope) -> Callable[[Event, Hint], Event]:
+        """An event processor naming each event of the request as its transaction is named.
+
+        Lazy, because an event may come before routing (a middleware's error) or
+        after it (the endpoint's message, a logged error); with tracing on the sdk
+        would otherwise give it the transaction's provisional name, the raw URL.
+        A name the app set with source "custom" is the app's to keep.
+        """
+        entry = Entry.of(scope)
+
+        def processor(event: Event, hint: Hint) -> Event:
+            if event.get("type") == "transaction":
+                return event
+            info = event.get("transaction_info") or {}
+            if info.get("source") != TransactionSource.CUSTOM:
+                name, source = self.name(scope, entry)
+                event["transaction"] = name
+                event["transaction_info"] = {"source": source}
+            return event
+
+        return processor
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """Where a request entered the app: what re-matching its Mounts needs after routing."""
+
+    app: Any
+    path: str
+    root_path: str
+
+    @classmethod
+    def of(cls, scope: Scope) -> Entry:
+        return cls(scope.get("app"), scope.get("path") or "/", scope.get("root_path") or "")
+
+
+def route_template(scope: Scope, entry: Entry | None = None) -> str | None:
+    """The matched route's path template with the prefix of every router it went through.
+
+    FastAPI (0.137 and later) keeps an included router's routes as they were
+    declared, with the prefix on its own route context; Starlette's Mount keeps
+    only the concrete prefix (ids and all) in root_path, so its template is
+    found by matching the Mounts again from the app's router.
+    """
+    route = scope.get("route")
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(context, "path", None) or getattr(route, "path", None)
+    if not isinstance(path, str):
+        return None
+    if entry is None or (scope.get("root_path") or "") == entry.root_path:
+        return path
+    prefix = _mount_prefix(scope, entry)
+    return path if prefix is None else prefix + path
+
+
+def _mount_prefix(scope: Scope, entry: Entry) -> str | None:
+    router = getattr(entry.app, "router", None)
+    target = scope.get("root_path") or ""
+    current: Scope = {
+        "type": scope["type"],
+        "path": entry.path,
+        "root_path": entry.root_path,
+        "method": scope.get("method"),
+        "headers": scope.get("headers", []),
+        "path_params": {},
+    }
+    prefix = ""
+    while router is not None and current["root_path"] != target:
+        for route in getattr(router, "routes", ()):
+            if isinstance(route, Mount):
+                match, child = route.matches(current)
+                if match == Match.FULL:
+                    prefix += route.path
+                    current = {**current, **child}
+                    router = route
+                    break
+        else:
+            return None
+    return prefix if router is not None else None

@@ -104,6 +104,8 @@ class SentrySettings(BaseSettings):
     # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
     worker_monitor: WorkerMonitorSlug | None = None
     enable_logs: bool = False
+    # Release health: a session per request, as the sdk's server integrations do.
+    auto_session_tracking: bool = True
 
     @property
     def in_app_packages(self) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection
+from contextlib import nullcontext
 
 import sentry_sdk
 from starlette.datastructures import MutableHeaders
@@ -23,6 +24,7 @@ from middleware.request.data import (
     request_path,
 )
 from middleware.request.errors import ExceptionHandlers, app_response, error_response
+from middleware.request.sessions import ReleaseHealth
 from middleware.request.tracing import DEFAULT_METHODS, TracingOptions
 
 logger = logging.getLogger("middleware.request")
@@ -71,6 +73,7 @@ class RequestContextMiddleware:
         self.exception_handlers = exception_handlers
         # Whether the first request has looked for the lifespan's runtime.
         self.lifespan_checked = False
+        self.sessions = ReleaseHealth()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -118,12 +121,13 @@ class RequestContextMiddleware:
                 sentry_scope.add_event_processor(self.tracing.naming_processor(scope))
                 # A fork shares its parent's trace: each request gets its own, or the caller's.
                 start_trace(sentry_scope, trace_headers)
-                sampled = self.tracing.sampled(scope, path, sentry_scope, options)
-                if sampled is False:
-                    await self._call(scope, receive, send, state)
-                    return
-                with self.tracing.transaction(scope, path, trace_headers, sampled) as transaction:
-                    await self._call(scope, receive, send, state, transaction)
+                with self.sessions.track(client, sentry_scope) or nullcontext():
+                    sampled = self.tracing.sampled(scope, path, sentry_scope, options)
+                    if sampled is False:
+                        await self._call(scope, receive, send, state)
+                        return
+                    with self.tracing.transaction(scope, path, trace_headers, sampled) as tx:
+                        await self._call(scope, receive, send, state, tx)
         finally:
             _current.reset(token)
 

@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlunsplit
@@ -18,7 +20,7 @@ from urllib.parse import parse_qsl, urlunsplit
 from sentry_sdk.types import Event, Hint
 from starlette.types import Message, Receive, Scope
 
-from middleware._sdk import filter_headers
+from middleware._sdk import AnnotatedValue, filter_headers
 from middleware.request.client import client_ip, request_user
 
 BodySize = Literal["never", "small", "medium", "always"]
@@ -33,7 +35,8 @@ BODY_LIMITS: Mapping[BodySize, int] = MappingProxyType(
         "always": 1_000_000,
     }
 )
-_PARSED_TYPES = ("application/json", "application/x-www-form-urlencoded")
+_FORM = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
 
 
 def request_path(scope: Scope) -> str:
@@ -96,21 +99,57 @@ class BodyCopy:
         return receive_wrapper
 
     def data(self, content_type: str) -> Any:
+        """The body as the sdk's integrations send it: parsed, or an annotation saying why not."""
         if self.too_large:
-            # As the sdk does: say a body was there and left out.
-            return "[Filtered]"
+            return AnnotatedValue.removed_because_over_size_limit()
         if not self.complete or not self.size:
             return None
         raw = b"".join(self.chunks)
         kind = content_type.split(";", 1)[0].strip().lower()
-        if kind not in _PARSED_TYPES:
-            return None
         try:
-            if kind == "application/json":
+            if kind == "application/json" or kind.endswith("+json"):
                 return json.loads(raw)
-            return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+            if kind == _FORM:
+                return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+            if kind == _MULTIPART:
+                form = multipart_form(raw, content_type)
+                if form is not None:
+                    return form
         except ValueError:
-            return None
+            pass
+        return unparsed(self.size)
+
+
+def unparsed(size: int) -> AnnotatedValue:
+    """A body (or file) that was there and is not sent: its size only."""
+    return AnnotatedValue("", {"rem": [["!raw", "x"]], "len": size})
+
+
+def multipart_form(raw: bytes, content_type: str) -> dict[str, Any] | None:
+    """Form fields as text and each file as its name with its size, never its content.
+
+    The stdlib's MIME parser, because Starlette's needs python-multipart (an
+    optional dependency of the app) and an await, and event processors are sync.
+    The body is bounded by max_request_body_size before it gets here.
+    """
+    header = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(header + raw)
+    if not message.is_multipart() or message.defects:
+        return None
+    form: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            form[name] = content.decode(part.get_content_charset() or "utf-8", "replace")
+        else:
+            # The content is replaced by the file's name; "len" is its size in bytes.
+            form[name] = AnnotatedValue(filename, {"rem": [["!raw", "s"]], "len": len(content)})
+    return form
 
 
 def request_data(
@@ -136,9 +175,11 @@ def request_data(
         request: dict[str, Any] = {
             "method": method,
             "url": urlunsplit((scheme, host, path, "", "")),
-            "query_string": scope.get("query_string", b"").decode("latin-1"),
             "headers": filter_headers(headers),
         }
+        query = scope.get("query_string")
+        if query:
+            request["query_string"] = query.decode("latin-1")
         if body is not None:
             data = body.data(headers.get("content-type", ""))
             if data is not None:

@@ -30,10 +30,11 @@ async def test_bugsink_accepts_the_session_aggregates_and_the_events_beside_them
     assert totals(capture.items("sessions")) == {"exited": 3, "crashed": 2, "errored": 1}
     dsn = Dsn(bugsink.dsn)
     url = f"{bugsink.url}/api/{dsn.project_id}/envelope/?sentry_key={dsn.public_key}"
-    answers = [
-        httpx.post(url, content=envelope.serialize(), timeout=30).status_code
-        for envelope in capture.envelopes
-    ]
+    async with httpx.AsyncClient(timeout=30) as client:
+        answers = [
+            (await client.post(url, content=envelope.serialize())).status_code
+            for envelope in capture.envelopes
+        ]
     kinds = {item.type for envelope in capture.envelopes for item in envelope.items}
     assert "sessions" in kinds
     assert answers == [200] * len(capture.envelopes)

@@ -16,7 +16,7 @@ from middleware.context import is_valid_request_id
 from middleware.request.data import BodySize
 from middleware.request.errors import is_async
 from middleware.request.middleware import RequestContextMiddleware, _new_request_id
-from middleware.request.tracing import DEFAULT_METHODS, TransactionStyle
+from middleware.request.tracing import DEFAULT_METHODS, TransactionStyle, checked_style
 
 MECHANISM = "asgi.http_exception"
 DEFAULT_FAILED_STATUS_CODES = frozenset(range(500, 600))
@@ -109,6 +109,7 @@ def instrument(
     response reaches the client (with X-Request-ID); the middleware's JSON 500
     is the answer only when the app has none.
     """
+    checked_style(transaction_style)  # now, not at the first request
     capture_server_errors(app, failed_request_status_codes=failed_request_status_codes)
     app.add_middleware(
         RequestContextMiddleware,

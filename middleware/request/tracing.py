@@ -21,6 +21,12 @@ TransactionStyle = Literal["url", "endpoint"]
 DEFAULT_METHODS = frozenset({"CONNECT", "DELETE", "GET", "PATCH", "POST", "PUT", "TRACE"})
 
 
+def checked_style(transaction_style: str) -> TransactionStyle:
+    if transaction_style == "url" or transaction_style == "endpoint":
+        return transaction_style
+    raise ValueError(f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}")
+
+
 @dataclass(frozen=True)
 class TracingOptions:
     untraced_paths: frozenset[str] = frozenset({"/health"})
@@ -35,14 +41,10 @@ class TracingOptions:
         http_methods_to_capture: Collection[str],
         transaction_style: str,
     ) -> TracingOptions:
-        if transaction_style not in ("url", "endpoint"):
-            raise ValueError(
-                f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}"
-            )
         return cls(
             frozenset(untraced_paths),
             frozenset(m.upper() for m in http_methods_to_capture),
-            transaction_style,  # type: ignore[arg-type]
+            checked_style(transaction_style),
         )
 
     def sampled(
@@ -71,13 +73,16 @@ class TracingOptions:
     ) -> Iterator[Transaction]:
         """The request's transaction, named by its route once the app has answered."""
         entry = Entry.of(scope)
+        # Until the app has routed the request, its name is its URL, as the sdk's
+        # integrations give it to traces_sampler; no event ever carries it.
         transaction = sentry_sdk.continue_trace(
             trace_headers,
-            op="http.server",
-            name=path,
+            op=f"{scope['type']}.server",
+            name=provisional_url(scope, path),
             source=TransactionSource.URL,
             origin="auto.http.request_context",
         )
+        transaction.set_tag("asgi.type", scope["type"])
         if sampled:
             transaction.sampled = True  # decided in sampled()
         with sentry_sdk.start_transaction(
@@ -128,6 +133,18 @@ class TracingOptions:
             return event
 
         return processor
+
+
+def provisional_url(scope: Scope, path: str) -> str:
+    """The URL without query, from the server's address as the sdk's _get_url builds it."""
+    scheme = scope.get("scheme") or ("http" if scope["type"] == "http" else "ws")
+    server = scope.get("server")
+    if not server:
+        return path
+    host, port = server[0], server[1]
+    if port is None or port == {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme):
+        return f"{scheme}://{host}{path}"
+    return f"{scheme}://{host}:{port}{path}"
 
 
 @dataclass(frozen=True, slots=True)

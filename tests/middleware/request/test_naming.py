@@ -115,3 +115,35 @@ async def test_mount_prefixes_are_templates_not_the_requested_ids(
     async with running(app) as client:
         assert (await client.get("/orgs/acme-991/v2/reports/55")).status_code == 200
     assert names(capture) == {("/orgs/{org_id}/v2/reports/{report_id}", "route")}
+
+
+async def test_traces_sampler_gets_the_context_the_stock_integration_gives(
+    capture: CapturingTransport,
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def sampler(context: dict[str, Any]) -> float:
+        seen.append(context)
+        # A sampler written for the stock integration matches on the full URL.
+        return 1.0 if context["transaction_context"]["name"].startswith("http://test/api/") else 0
+
+    app = routed_app(capture)
+    app.router.lifespan_context = SentryLifespan(transport=capture, traces_sampler=sampler)
+    async with running(app) as client:
+        await client.get("/api/v1/users/5/message?page=2")
+        await client.get("/elsewhere")
+    first, second = seen
+    assert first["asgi_scope"]["path"] == "/api/v1/users/5/message"
+    assert first["transaction_context"]["name"] == "http://test/api/v1/users/5/message"
+    assert first["transaction_context"]["source"] == "url"
+    assert first["transaction_context"]["op"] == "http.server"
+    assert first["transaction_context"]["tags"]["asgi.type"] == "http"
+    assert first["parent_sampled"] is None
+    assert second["transaction_context"]["name"] == "http://test/elsewhere"
+    (transaction,) = capture.transactions
+    assert transaction["transaction"] == "/api/v1/users/{user_id}/message"
+
+
+def test_a_bad_transaction_style_fails_at_instrument() -> None:
+    with pytest.raises(ValueError, match="transaction_style must be 'url' or 'endpoint'"):
+        instrument(FastAPI(), transaction_style="function")  # type: ignore[arg-type]

@@ -22,8 +22,10 @@ DEFAULT_METHODS = frozenset({"CONNECT", "DELETE", "GET", "PATCH", "POST", "PUT",
 
 
 def checked_style(transaction_style: str) -> TransactionStyle:
-    if transaction_style == "url" or transaction_style == "endpoint":
-        return transaction_style
+    if transaction_style == "url":
+        return "url"
+    if transaction_style == "endpoint":
+        return "endpoint"
     raise ValueError(f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}")
 
 

@@ -11,8 +11,6 @@ import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.parser import BytesParser
-from email.policy import HTTP
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlunsplit
@@ -21,6 +19,7 @@ from sentry_sdk.types import Event, Hint
 from starlette.types import Message, Receive, Scope
 
 from middleware._sdk import AnnotatedValue, filter_headers
+from middleware.request.bodies import multipart_form, unparsed
 from middleware.request.client import client_ip, request_user
 
 BodySize = Literal["never", "small", "medium", "always"]
@@ -118,38 +117,6 @@ class BodyCopy:
         except ValueError:
             pass
         return unparsed(self.size)
-
-
-def unparsed(size: int) -> AnnotatedValue:
-    """A body (or file) that was there and is not sent: its size only."""
-    return AnnotatedValue("", {"rem": [["!raw", "x"]], "len": size})
-
-
-def multipart_form(raw: bytes, content_type: str) -> dict[str, Any] | None:
-    """Form fields as text and each file as its name with its size, never its content.
-
-    The stdlib's MIME parser, because Starlette's needs python-multipart (an
-    optional dependency of the app) and an await, and event processors are sync.
-    The body is bounded by max_request_body_size before it gets here.
-    """
-    header = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
-    message = BytesParser(policy=HTTP).parsebytes(header + raw)
-    if not message.is_multipart() or message.defects:
-        return None
-    form: dict[str, Any] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            continue
-        payload = part.get_payload(decode=True)
-        content = payload if isinstance(payload, bytes) else b""
-        filename = part.get_filename()
-        if filename is None:
-            form[name] = content.decode(part.get_content_charset() or "utf-8", "replace")
-        else:
-            # The content is replaced by the file's name; "len" is its size in bytes.
-            form[name] = AnnotatedValue(filename, {"rem": [["!raw", "s"]], "len": len(content)})
-    return form
 
 
 def request_data(

@@ -102,6 +102,7 @@ def instrument(
     trusted_proxies: Collection[str] = (),
     http_methods_to_capture: Collection[str] = DEFAULT_METHODS,
     transaction_style: TransactionStyle = "url",
+    middleware_spans: bool = False,
 ) -> None:
     """Add RequestContextMiddleware and failed-HTTPException capture to `app`.
 
@@ -122,4 +123,5 @@ def instrument(
         max_request_body_size=max_request_body_size,
         trusted_proxies=trusted_proxies,
         exception_handlers=app.exception_handlers,
+        middleware_spans=middleware_spans,
     )

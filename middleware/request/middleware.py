@@ -25,6 +25,7 @@ from middleware.request.data import (
 )
 from middleware.request.errors import ExceptionHandlers, app_response, error_response
 from middleware.request.sessions import ReleaseHealth
+from middleware.request.spans import add_middleware_spans
 from middleware.request.tracing import DEFAULT_METHODS, TracingOptions
 
 logger = logging.getLogger("middleware.request")
@@ -55,8 +56,9 @@ class RequestContextMiddleware:
         max_request_body_size: BodySize = "medium",
         trusted_proxies: Collection[str] = (),
         exception_handlers: ExceptionHandlers | None = None,
+        middleware_spans: bool = False,
     ) -> None:
-        self.app = app
+        self.app = add_middleware_spans(app) if middleware_spans else app
         self.header_name = header_name
         self.header_key = header_name.lower().encode("latin-1")
         self.generator = generator

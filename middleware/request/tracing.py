@@ -123,6 +123,11 @@ class TracingOptions:
         A name the app set with source "custom" is the app's to keep.
         """
         entry = Entry.of(scope)
+        # The request's scope is a fork: it inherits any name set outside a request
+        # (custom, so it would be kept). Each request starts with a name of its own.
+        sentry_sdk.get_current_scope().set_transaction_name(
+            "<unmatched>", source=TransactionSource.ROUTE
+        )
 
         def processor(event: Event, hint: Hint) -> Event:
             if event.get("type") == "transaction":

@@ -147,3 +147,14 @@ async def test_traces_sampler_gets_the_context_the_stock_integration_gives(
 def test_a_bad_transaction_style_fails_at_instrument() -> None:
     with pytest.raises(ValueError, match="transaction_style must be 'url' or 'endpoint'"):
         instrument(FastAPI(), transaction_style="function")  # type: ignore[arg-type]
+
+
+async def test_a_name_set_outside_any_request_does_not_name_the_requests(
+    capture: CapturingTransport,
+) -> None:
+    # As a worker's or a startup's transaction leaves it on the scope requests fork.
+    with sentry_sdk.new_scope() as outside:
+        outside.set_transaction_name("startup", source="custom")
+        async with running(routed_app(capture)) as client:
+            await client.get("/api/v1/users/3/message")
+    assert names(capture) == {("/api/v1/users/{user_id}/message", "route")}

@@ -15,7 +15,12 @@ from middleware.config import (
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
 from middleware.logs import add_request_ids, scrub_secrets
-from middleware.request import RequestContextMiddleware, capture_server_errors, instrument
+from middleware.request import (
+    RequestContextMiddleware,
+    add_sentry_trace_meta,
+    capture_server_errors,
+    instrument,
+)
 from middleware.scrub import TextScrubber
 from middleware.startup import SentryLifespan, init_from_environment, init_sentry
 
@@ -34,6 +39,7 @@ __all__ = [
     "WorkerMonitor",
     "__version__",
     "add_request_ids",
+    "add_sentry_trace_meta",
     "capture_error",
     "capture_server_errors",
     "get_request_id",

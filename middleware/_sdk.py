@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import sentry_sdk
@@ -27,6 +28,7 @@ from sentry_sdk.utils import (
     Dsn,
     capture_internal_exceptions,
     event_from_exception,
+    format_timestamp,
     iter_stacks,
     safe_repr,
     set_in_app_in_frames,
@@ -54,9 +56,11 @@ __all__ = [
     "iter_stacks",
     "keep_serialized",
     "parent_sampled",
+    "pending_sessions",
     "record_lost_event",
     "safe_repr",
     "serialize_vars",
+    "session_aggregate",
     "set_in_app_in_frames",
     "set_logging_handler",
     "start_trace",
@@ -101,6 +105,34 @@ def parent_sampled(scope: sentry_sdk.Scope) -> bool | None:
     """The incoming trace's sampling decision, if the caller sent one."""
     sampled: bool | None = scope.get_active_propagation_context().parent_sampled
     return sampled
+
+
+def session_aggregate(
+    client: BaseClient, attrs: tuple[tuple[str, str], ...], minute: int
+) -> dict[str, Any]:
+    """The sdk's own aggregate of request-mode sessions for `attrs` and a minute, to count into.
+
+    `attrs` is the sdk's key (sorted release and environment) and `minute` the
+    Unix minute the sessions started. The dict maps "exited", "errored" and
+    "crashed" to counts, as add_aggregate_session fills it; the sdk's flusher
+    sends it each minute and on flush() and close(), then starts a new
+    pending_aggregates (see pending_sessions).
+    """
+    flusher = client.session_flusher  # type: ignore[attr-defined]  # a Client, never the base
+    with flusher._aggregate_lock:
+        states = flusher.pending_aggregates.setdefault(attrs, {})
+        state: dict[str, Any] | None = states.get(minute)
+        if state is None:
+            started = datetime.fromtimestamp(minute * 60, UTC)
+            state = states[minute] = {"started": format_timestamp(started)}
+    flusher._ensure_running()
+    return state
+
+
+def pending_sessions(client: BaseClient) -> object:
+    """The sdk's current pending aggregates: a new object once it has sent the previous ones."""
+    pending: object = client.session_flusher.pending_aggregates  # type: ignore[attr-defined]
+    return pending
 
 
 def serialize_vars(

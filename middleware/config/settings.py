@@ -114,6 +114,8 @@ class SentrySettings(BaseSettings):
     # Who may continue a trace (sentry-trace, baggage): addresses or networks, "*"
     # for anyone, "none"; unset: nobody in production, anyone elsewhere.
     trusted_trace_sources: TraceSources | None = None
+    # Release health: a session per request, as the sdk's server integrations do.
+    auto_session_tracking: bool = True
 
     @property
     def in_app_packages(self) -> tuple[str, ...]:

@@ -2,5 +2,11 @@
 
 from middleware.request.instrument import capture_server_errors, instrument
 from middleware.request.middleware import RequestContextMiddleware
+from middleware.request.templates import add_sentry_trace_meta
 
-__all__ = ["RequestContextMiddleware", "capture_server_errors", "instrument"]
+__all__ = [
+    "RequestContextMiddleware",
+    "add_sentry_trace_meta",
+    "capture_server_errors",
+    "instrument",
+]

@@ -9,7 +9,11 @@ from starlette.types import Scope
 
 
 def client_ip(scope: Scope, headers: dict[str, str], trusted: Collection[str]) -> str | None:
-    """The peer address, or the last X-Forwarded-For hop no trusted proxy added."""
+    """The peer address or, behind a trusted proxy, the client it names.
+
+    That is the last X-Forwarded-For hop no trusted proxy added, or, from a
+    proxy that sends only X-Real-IP (nginx's realip setup), that address.
+    """
     client = scope.get("client")
     peer: str | None = str(client[0]) if client else None
     if peer is None or not trusted:
@@ -29,7 +33,13 @@ def client_ip(scope: Scope, headers: dict[str, str], trusted: Collection[str]) -
     for hop in reversed(hops):
         if not is_trusted(hop):
             return hop
-    return hops[0] if hops else peer
+    if hops:
+        return hops[0]
+    real_ip = headers.get("x-real-ip", "").strip()
+    try:
+        return str(ipaddress.ip_address(real_ip))
+    except ValueError:  # absent or not an address: never echo it
+        return peer
 
 
 def request_user(scope: Scope) -> dict[str, str]:

@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl, urlunsplit
 from sentry_sdk.types import Event, Hint
 from starlette.types import Message, Receive, Scope
 
-from middleware._sdk import filter_headers
+from middleware._sdk import AnnotatedValue, filter_headers
+from middleware.request.bodies import multipart_form, unparsed
 from middleware.request.client import client_ip, request_user
 
 BodySize = Literal["never", "small", "medium", "always"]
@@ -33,7 +34,8 @@ BODY_LIMITS: Mapping[BodySize, int] = MappingProxyType(
         "always": 1_000_000,
     }
 )
-_PARSED_TYPES = ("application/json", "application/x-www-form-urlencoded")
+_FORM = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
 
 
 def request_path(scope: Scope) -> str:
@@ -96,21 +98,25 @@ class BodyCopy:
         return receive_wrapper
 
     def data(self, content_type: str) -> Any:
+        """The body as the sdk's integrations send it: parsed, or an annotation saying why not."""
         if self.too_large:
-            # As the sdk does: say a body was there and left out.
-            return "[Filtered]"
+            return AnnotatedValue.removed_because_over_size_limit()
         if not self.complete or not self.size:
             return None
         raw = b"".join(self.chunks)
         kind = content_type.split(";", 1)[0].strip().lower()
-        if kind not in _PARSED_TYPES:
-            return None
         try:
-            if kind == "application/json":
+            if kind == "application/json" or kind.endswith("+json"):
                 return json.loads(raw)
-            return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+            if kind == _FORM:
+                return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+            if kind == _MULTIPART:
+                form = multipart_form(raw, content_type)
+                if form is not None:
+                    return form
         except ValueError:
-            return None
+            pass
+        return unparsed(self.size)
 
 
 def request_data(
@@ -136,9 +142,11 @@ def request_data(
         request: dict[str, Any] = {
             "method": method,
             "url": urlunsplit((scheme, host, path, "", "")),
-            "query_string": scope.get("query_string", b"").decode("latin-1"),
             "headers": filter_headers(headers),
         }
+        query = scope.get("query_string")
+        if query:
+            request["query_string"] = query.decode("latin-1")
         if body is not None:
             data = body.data(headers.get("content-type", ""))
             if data is not None:

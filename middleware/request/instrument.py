@@ -18,7 +18,7 @@ from middleware.context import is_valid_request_id
 from middleware.request.data import BodySize
 from middleware.request.errors import is_async
 from middleware.request.middleware import RequestContextMiddleware, _new_request_id
-from middleware.request.tracing import DEFAULT_METHODS, TransactionStyle
+from middleware.request.tracing import DEFAULT_METHODS, TransactionStyle, checked_style
 
 MECHANISM = "asgi.http_exception"
 DEFAULT_FAILED_STATUS_CODES = frozenset(range(500, 600))
@@ -105,6 +105,7 @@ def instrument(
     http_methods_to_capture: Collection[str] = DEFAULT_METHODS,
     transaction_style: TransactionStyle = "url",
     json_500: bool = True,
+    middleware_spans: bool = False,
 ) -> None:
     """Put RequestContextMiddleware outside everything `app` builds; capture failed HTTPExceptions.
 
@@ -115,6 +116,7 @@ def instrument(
     has no such handler and debug is off, the answer is the JSON 500 with the
     request and event ids, unless `json_500` is False.
     """
+    checked_style(transaction_style)  # now, not at the first request
     if app.middleware_stack is not None:
         raise RuntimeError("instrument() must be called before the app starts")
     capture_server_errors(app, failed_request_status_codes=failed_request_status_codes)
@@ -133,6 +135,7 @@ def instrument(
             max_request_body_size=max_request_body_size,
             trusted_proxies=trusted_proxies,
             json_500=json_500,
+            middleware_spans=middleware_spans,
         )
         # Starlette's own 500 answer, for an app with no handler of its own.
         errors = stack if isinstance(stack, ServerErrorMiddleware) else None

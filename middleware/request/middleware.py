@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection
+from contextlib import nullcontext
 
 import sentry_sdk
 from starlette.datastructures import MutableHeaders
@@ -25,6 +26,8 @@ from middleware.request.data import (
     request_path,
 )
 from middleware.request.errors import client_went_away, error_response
+from middleware.request.sessions import ReleaseHealth
+from middleware.request.spans import add_middleware_spans
 from middleware.request.tracing import DEFAULT_METHODS, TracingOptions
 from middleware.request.trust import continued_headers
 
@@ -56,8 +59,9 @@ class RequestContextMiddleware:
         max_request_body_size: BodySize = "medium",
         trusted_proxies: Collection[str] = (),
         json_500: bool = True,
+        middleware_spans: bool = False,
     ) -> None:
-        self.app = app
+        self.app = add_middleware_spans(app) if middleware_spans else app
         self.header_name = header_name
         self.header_key = header_name.lower().encode("latin-1")
         self.generator = generator
@@ -72,6 +76,7 @@ class RequestContextMiddleware:
         self.json_500 = json_500
         # Whether the first request has looked for the lifespan's runtime.
         self.lifespan_checked = False
+        self.sessions = ReleaseHealth()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -116,16 +121,18 @@ class RequestContextMiddleware:
                         send_default_pii=bool(options.get("send_default_pii")),
                     )
                 )
+                sentry_scope.add_event_processor(self.tracing.naming_processor(scope))
                 # A fork shares its parent's trace: each request gets its own, or a
                 # trusted caller's.
                 trace_headers = continued_headers(scope, trace_headers, client)
                 start_trace(sentry_scope, trace_headers)
-                sampled = self.tracing.sampled(scope, path, sentry_scope, options)
-                if sampled is False:
-                    await self._call(scope, receive, send, state)
-                    return
-                with self.tracing.transaction(scope, path, trace_headers, sampled) as transaction:
-                    await self._call(scope, receive, send, state, transaction)
+                with self.sessions.track(client, sentry_scope) or nullcontext():
+                    sampled = self.tracing.sampled(scope, path, sentry_scope, options)
+                    if sampled is False:
+                        await self._call(scope, receive, send, state)
+                        return
+                    with self.tracing.transaction(scope, path, trace_headers, sampled) as tx:
+                        await self._call(scope, receive, send, state, tx)
         finally:
             _current.reset(token)
 
@@ -186,8 +193,6 @@ class RequestContextMiddleware:
         if client_went_away(error) or any(seen is error for seen in state.captured):
             return None
         state.captured.append(error)
-        name, source = self.tracing.name(scope)
-        sentry_sdk.get_current_scope().set_transaction_name(name, source=source)
         return capture_unhandled(error, MECHANISM)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:

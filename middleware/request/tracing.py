@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import sentry_sdk
+from sentry_sdk.types import Event, Hint
 from starlette.types import Scope
 
 from middleware._sdk import Transaction, TransactionSource, has_tracing_enabled, parent_sampled
+from middleware.request.routes import Entry, route_template
 
 TransactionStyle = Literal["url", "endpoint"]
 
 # The sdk's default for http_methods_to_capture: preflights and HEAD probes are noise.
 DEFAULT_METHODS = frozenset({"CONNECT", "DELETE", "GET", "PATCH", "POST", "PUT", "TRACE"})
+
+
+def checked_style(transaction_style: str) -> TransactionStyle:
+    if transaction_style == "url":
+        return "url"
+    if transaction_style == "endpoint":
+        return "endpoint"
+    raise ValueError(f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}")
 
 
 @dataclass(frozen=True)
@@ -33,14 +43,10 @@ class TracingOptions:
         http_methods_to_capture: Collection[str],
         transaction_style: str,
     ) -> TracingOptions:
-        if transaction_style not in ("url", "endpoint"):
-            raise ValueError(
-                f"transaction_style must be 'url' or 'endpoint', not {transaction_style!r}"
-            )
         return cls(
             frozenset(untraced_paths),
             frozenset(m.upper() for m in http_methods_to_capture),
-            transaction_style,  # type: ignore[arg-type]
+            checked_style(transaction_style),
         )
 
     def sampled(
@@ -68,13 +74,17 @@ class TracingOptions:
         self, scope: Scope, path: str, trace_headers: dict[str, str], sampled: bool | None
     ) -> Iterator[Transaction]:
         """The request's transaction, named by its route once the app has answered."""
+        entry = Entry.of(scope)
+        # Until the app has routed the request, its name is its URL, as the sdk's
+        # integrations give it to traces_sampler; no event ever carries it.
         transaction = sentry_sdk.continue_trace(
             trace_headers,
-            op="http.server",
-            name=path,
+            op=f"{scope['type']}.server",
+            name=provisional_url(scope, path),
             source=TransactionSource.URL,
             origin="auto.http.request_context",
         )
+        transaction.set_tag("asgi.type", scope["type"])
         if sampled:
             transaction.sampled = True  # decided in sampled()
         with sentry_sdk.start_transaction(
@@ -83,10 +93,15 @@ class TracingOptions:
             try:
                 yield transaction
             finally:
-                transaction.name, transaction.source = self.name(scope)
+                if transaction.source != TransactionSource.CUSTOM:
+                    transaction.name, transaction.source = self.name(scope, entry)
 
-    def name(self, scope: Scope) -> tuple[str, str]:
-        """The transaction name and source: never the raw URL with its ids."""
+    def name(self, scope: Scope, entry: Entry | None = None) -> tuple[str, str]:
+        """The transaction name and source: never the raw URL with its ids.
+
+        The one place a request is named, read once routing has happened: by
+        every event of the request (naming_processor) and by its transaction.
+        """
         if self.transaction_style == "endpoint":
             endpoint = scope.get("endpoint")
             if endpoint is not None:
@@ -94,7 +109,46 @@ class TracingOptions:
                 qualname = getattr(endpoint, "__qualname__", None) or type(endpoint).__name__
                 name = f"{module}.{qualname}" if module else qualname
                 return name, TransactionSource.COMPONENT
-        path = getattr(scope.get("route"), "path", None)
-        if isinstance(path, str):
+        path = route_template(scope, entry)
+        if path is not None:
             return path, TransactionSource.ROUTE
         return "<unmatched>", TransactionSource.ROUTE
+
+    def naming_processor(self, scope: Scope) -> Callable[[Event, Hint], Event]:
+        """An event processor naming each event of the request as its transaction is named.
+
+        Lazy, because an event may come before routing (a middleware's error) or
+        after it (the endpoint's message, a logged error); with tracing on the sdk
+        would otherwise give it the transaction's provisional name, the raw URL.
+        A name the app set with source "custom" is the app's to keep.
+        """
+        entry = Entry.of(scope)
+        # The request's scope is a fork: it inherits any name set outside a request
+        # (custom, so it would be kept). Each request starts with a name of its own.
+        sentry_sdk.get_current_scope().set_transaction_name(
+            "<unmatched>", source=TransactionSource.ROUTE
+        )
+
+        def processor(event: Event, hint: Hint) -> Event:
+            if event.get("type") == "transaction":
+                return event
+            info = event.get("transaction_info") or {}
+            if info.get("source") != TransactionSource.CUSTOM:
+                name, source = self.name(scope, entry)
+                event["transaction"] = name
+                event["transaction_info"] = {"source": source}
+            return event
+
+        return processor
+
+
+def provisional_url(scope: Scope, path: str) -> str:
+    """The URL without query, from the server's address as the sdk's _get_url builds it."""
+    scheme = scope.get("scheme") or ("http" if scope["type"] == "http" else "ws")
+    server = scope.get("server")
+    if not server:
+        return path
+    host, port = server[0], server[1]
+    if port is None or port == {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme):
+        return f"{scheme}://{host}{path}"
+    return f"{scheme}://{host}:{port}{path}"

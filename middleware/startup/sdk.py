@@ -95,6 +95,8 @@ def init_sentry(
         # A trace is continued only from our own organisation: a foreign baggage
         # must not decide our sampling nor put its key and release on our traces.
         "strict_trace_continuation": True,
+        # Read by the request layer, which counts one session per request.
+        "auto_session_tracking": settings.auto_session_tracking,
         **log_options(enabled=settings.enable_logs, scrubber=scrubber, release=settings.release),
     }
     if settings.traces_sample_rate and settings.profiles_sample_rate:

@@ -199,3 +199,27 @@ def test_an_inactive_client_sends_nothing() -> None:
     assert not client.is_active()
     sentry_sdk.get_global_scope().set_client(client)
     assert sentry_sdk.capture_message("nothing") is None
+
+
+def test_session_aggregate_is_the_one_the_sdk_counts_and_sends() -> None:
+    transport = CapturingTransport()
+    client = _client(transport, release="r@1", environment="e")
+    # The sdk's own request session, for the same release and environment.
+    with sentry_sdk.isolation_scope() as scope:
+        scope.start_session(session_mode="request")
+        scope.end_session()
+    attrs = (("environment", "e"), ("release", "r@1"))
+    pending = _sdk.pending_sessions(client)
+    counts = _sdk.session_aggregate(client, attrs, 29_000_000)
+    counts["crashed"] = 1
+    counts["exited"] = 2
+    assert _sdk.session_aggregate(client, attrs, 29_000_000) is counts
+    client.flush()
+    assert _sdk.pending_sessions(client) is not pending
+    (sessions,) = transport.items("sessions")
+    assert sessions["attrs"] == {"release": "r@1", "environment": "e"}
+    started = "2025-02-19T21:20:00.000000Z"
+    ours = [a for a in sessions["aggregates"] if a["started"] == started]
+    assert ours == [{"started": started, "crashed": 1, "exited": 2}]
+    assert sum(a.get("exited", 0) for a in sessions["aggregates"]) == 3
+    client.close(timeout=0)

@@ -93,6 +93,10 @@ def check_config() -> int:
     print(f"in_app_include: {s.in_app_include or '(none)'}")
     print(f"worker_monitor: {s.worker_monitor or 'booty'}")
     print(f"enable_logs: {str(s.enable_logs).lower()}")
+    print(f"local_logs_client_address: {str(s.local_logs_client_address).lower()}")
+    sources = s.trusted_trace_sources
+    default = "none" if sentry.production else "*"
+    print(f"trusted_trace_sources: {sources or f'{default} (the default)'}")
     print(f"github_api_url: {booty.github_api_url}")
     print(f"llm_api_url: {booty.llm_api_url or '(none)'}")
     print(f"llm_model: {booty.llm_model}")

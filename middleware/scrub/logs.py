@@ -50,19 +50,23 @@ class LogPolicy:
 def query_values(query: str, scrub: Scrub) -> str:
     """The query with the values of secret-named keys, and any secret, filtered."""
     # First whole: a secret that holds "=" or "&" would straddle a key and a value.
+    # That scan covers each key and value as written; what is left is their decoded
+    # forms, scanned only where decoding changes them.
     query = scrub(query)
     parts = []
     for part in query.split("&"):
         key, eq, value = part.partition("=")
         name = unquote_plus(key)
-        if FILTERED in key or scrub(key) != key or scrub(name) != name:
+        if FILTERED in key or (name != key and scrub(name) != name):
             key, value = FILTERED, FILTERED if value else ""
-        elif value and (
-            is_secret_key(name, pii=False)
-            or normalize_key(name) in _QUERY_SECRET_KEYS
-            or scrub(unquote_plus(value)) != unquote_plus(value)
-        ):
-            value = FILTERED
+        elif value and FILTERED not in value:
+            decoded = unquote_plus(value)
+            if (
+                is_secret_key(name, pii=False)
+                or normalize_key(name) in _QUERY_SECRET_KEYS
+                or (decoded != value and scrub(decoded) != decoded)
+            ):
+                value = FILTERED
         parts.append(f"{key}{eq}{value}")
     return "&".join(parts)
 
@@ -118,11 +122,13 @@ def server_args(name: str, msg: object, args: Any, policy: LogPolicy) -> Any:
             client, method, path, version, status = args
             # Behind a trusted proxy uvicorn prints the X-Forwarded-For address here.
             client = FILTERED if policy.hide_clients else client
-            return (client, method, request_target(str(path), policy.scrub), version, status)
+            target = request_target(str(path), policy.scrub)
+            return (client, policy.scrub(str(method)), target, version, status)
         websocket = isinstance(msg, str) and _WEBSOCKET in msg
         if name.startswith("uvicorn.") and websocket and len(args) >= 2:
             client = FILTERED if policy.hide_clients else args[0]
-            return (client, request_target(str(args[1]), policy.scrub), *args[2:])
+            rest = (policy.scrub(a) if isinstance(a, str) else a for a in args[2:])
+            return (client, request_target(str(args[1]), policy.scrub), *rest)
         return None
     if isinstance(args, Mapping) and name in _CLIENT_ATOMS:
         return _Atoms(args, _CLIENT_ATOMS[name], policy)
@@ -135,6 +141,13 @@ def scrubbed_message(record: logging.LogRecord, policy: LogPolicy) -> str:
     except Exception:
         # A bug here, or arguments that do not format, must neither break the
         # caller's log call nor let the line out.
+        return _UNSCRUBBABLE
+
+
+def _formatted(record: logging.LogRecord) -> str:
+    try:
+        return logging.LogRecord.getMessage(record)
+    except Exception:
         return _UNSCRUBBABLE
 
 
@@ -151,7 +164,11 @@ class ScrubbedRecord(logging.LogRecord):
         if policy is None:
             # A copy: its text was scrubbed when it was made (__getstate__).
             return super().getMessage()
-        message = scrubbed_message(self, policy)
+        if self.__dict__.get("_treated"):
+            # A server line whose arguments were each treated when it was made.
+            message = _formatted(self)
+        else:
+            message = scrubbed_message(self, policy)
         self.__dict__["_message_memo"] = (self.msg, self.args, message)
         return message
 
@@ -191,9 +208,15 @@ class ScrubbedRecord(logging.LogRecord):
         self.__dict__[f"_{name}_memo"] = (raw, text)
         return text
 
+    def __copy__(self) -> ScrubbedRecord:
+        # uvicorn's formatters copy each record: the copy reads scrubbed as this one.
+        copied = ScrubbedRecord.__new__(ScrubbedRecord)
+        copied.__dict__.update(self.__dict__)
+        return copied
+
     def __getstate__(self) -> dict[str, Any]:
-        # Copied (uvicorn's access formatter) or pickled (QueueHandler), a record
-        # holds only scrubbed text, and no scrubber.
+        # Pickled (a QueueHandler to another process), a record holds only
+        # scrubbed text, and no scrubber.
         state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         if self.exc_info and not self.exc_text:
             self.exc_text = logging.Formatter().formatException(self.exc_info)

@@ -69,9 +69,13 @@ def test_check_config_prints_the_capture_settings(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SENTRY_IN_APP_INCLUDE", "booty,plugins")
     monkeypatch.setenv("SENTRY_WORKER_MONITOR", "off")
     monkeypatch.setenv("SENTRY_ENABLE_LOGS", "true")
+    monkeypatch.setenv("SENTRY_LOCAL_LOGS_CLIENT_ADDRESS", "false")
+    monkeypatch.setenv("SENTRY_TRUSTED_TRACE_SOURCES", "10.0.0.0/8")
     result = run("check-config")
     assert result.returncode == 0, result.stderr
     for line in (
+        "local_logs_client_address: false",
+        "trusted_trace_sources: 10.0.0.0/8",
         "storm_ceiling: 50",
         "local_variables: none",
         "in_app_include: booty,plugins",

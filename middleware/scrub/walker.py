@@ -216,15 +216,25 @@ class Walker:
         """A dict whose listed fields have their own treatment; the rest is loose."""
         if not isinstance(value, dict):
             return self.loose(value)
+        keys, values = self._keys, self._loose
         out = {}
         for key, item in value.items():
             section = sections.get(key)
             if section is not None:
                 out[key] = section(self, item)
-            elif item is not None and self.secret_key(key):
-                out[key] = FILTERED
-            elif type(item) is str:
-                out[key] = self._loose.get(item) or self.string(item, strict=False)
+                continue
+            if item is not None:
+                secret = keys.get(key) if type(key) is str else None
+                if secret is None:
+                    secret = self.secret_key(key)
+                if secret:
+                    out[key] = FILTERED
+                    continue
+            kind = type(item)
+            if kind is str:
+                out[key] = values.get(item) or self.string(item, strict=False)
+            elif (kind is int and -_CARD_MIN < item < _CARD_MIN) or item is None or kind is bool:
+                out[key] = item
             else:
                 out[key] = self.loose(item)
         return out

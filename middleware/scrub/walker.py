@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import marshal
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -21,6 +22,11 @@ CACHED_TEXT = 256
 CACHE_SIZE = 8192
 
 _NAME = re.compile(r"[^\s=:]{1,100}")
+# Frames with source context or locals, by their content: the frames of the
+# framework's layers repeat from one event to the next. Few, since each is larger.
+CACHED_FRAMES = 256
+_FRAME_SECTIONS: Mapping[str, Section] = {"vars": lambda walker, value: walker.strict(value)}
+
 # Integers with fewer digits than a card number are kept without a look.
 _CARD_MIN = 10**12
 
@@ -48,6 +54,8 @@ class Walker:
         self._keys: dict[str, bool] = {}
         # A key's scrubbed text and whether it names a secret, in one lookup.
         self._named: dict[str, tuple[str, bool]] = {}
+        # Scrubbed frames in marshal's form, by the frame in marshal's form.
+        self._frames: dict[bytes, bytes] = {}
 
     def secret_key(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -89,7 +97,8 @@ class Walker:
         found = self._named.get(key)
         if found is None:
             found = (self.string(key, strict=False), self.secret_key(key))
-            if len(key) <= CACHED_TEXT:
+            # Only a scanned text is kept: past the event's budget it is a placeholder.
+            if key in self._loose:
                 if len(self._named) >= CACHE_SIZE:
                     self._named.clear()
                 self._named[key] = found
@@ -238,6 +247,36 @@ class Walker:
             else:
                 out[key] = self.loose(item)
         return out
+
+    def frame(self, frame: Any) -> Any:
+        """A stack frame: its locals strict, the rest loose.
+
+        marshal's form is exact (an int is no bool, a list no tuple) and made in
+        C, so it is the key; a frame it cannot hold (a datetime, a str subclass)
+        is walked every time. Small frames (no source lines, no locals) are
+        walked faster than they are encoded.
+        """
+        if type(frame) is not dict or ("vars" not in frame and "pre_context" not in frame):
+            return self.walk_fields(frame, _FRAME_SECTIONS)
+        try:
+            key = marshal.dumps(frame)
+        except (ValueError, TypeError):
+            return self.walk_fields(frame, _FRAME_SECTIONS)
+        found = self._frames.get(key)
+        if found is not None:
+            return marshal.loads(found)  # noqa: S302 - bytes this walker wrote itself
+        scrubbed = self.walk_fields(frame, _FRAME_SECTIONS)
+        budget = current_budget()
+        # Past the event's budget a frame holds placeholders that another event would not.
+        if budget is None or (budget.chars >= 0 and budget.items >= 0):
+            try:
+                done = marshal.dumps(scrubbed)
+            except (ValueError, TypeError):
+                return scrubbed
+            if len(self._frames) >= CACHED_FRAMES:
+                self._frames.clear()
+            self._frames[key] = done
+        return scrubbed
 
     def walk_each(self, value: Any, section: Section) -> Any:
         """A list, or Sentry's {"values": [...]}, of items of one kind."""

@@ -37,7 +37,10 @@ def event(*frames: dict[str, Any], extra: Any = None) -> Event:
 
 
 def frames_of(scrubbed: Event) -> list[dict[str, Any]]:
-    return cast(dict[str, Any], scrubbed)["exception"]["values"][0]["stacktrace"]["frames"]
+    frames: list[dict[str, Any]] = cast(dict[str, Any], scrubbed)["exception"]["values"][0][
+        "stacktrace"
+    ]["frames"]
+    return frames
 
 
 def test_a_frame_scrubbed_again_is_scrubbed_alike_and_a_fresh_copy() -> None:

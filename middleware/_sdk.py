@@ -141,8 +141,11 @@ def keep_serialized(part: Mapping[str, Any]) -> dict[str, Any]:
 # a body), and the one it trims as a databag at the top.
 _OPEN_PARTS = ("contexts", "tags", "user", "sdk", "transaction_info", "request")
 _DATABAG_PARTS = ("extra",)
-# Deeper than this, a part is left to the serializer (and its cycle guard).
+# Deeper than this, a part is left to the serializer (and its cycle guard), and
+# larger than this too: the look must cost far less than the walk it saves,
+# whatever the event holds.
 _PLAIN_DEPTH = 32
+_PLAIN_NODES = 2_000
 
 
 def keep_plain_parts(event: dict[str, Any], *, max_value_length: int | None) -> None:
@@ -158,38 +161,48 @@ def keep_plain_parts(event: dict[str, Any], *, max_value_length: int | None) -> 
         if (
             type(part) is dict
             and not (name == "request" and "data" in part)
-            and _plain(part, None, max_value_length, 0)
+            and _Plain(max_value_length).check(part, None, 0)
         ):
             event[name] = _Serialized(part)
     if global_repr_processors:
         return  # they may turn any databag value into something else
     for name in _DATABAG_PARTS:
         part = event.get(name)
-        if type(part) is dict and _plain(part, MAX_DATABAG_DEPTH, max_value_length, 0):
+        if type(part) is dict and _Plain(max_value_length).check(part, MAX_DATABAG_DEPTH, 0):
             event[name] = _Serialized(part)
 
 
-def _plain(value: Any, depth: int | None, max_length: int | None, level: int) -> bool:
-    """`depth`: what the serializer has left of a databag's depth here (None: no limit)."""
-    if depth is not None and depth <= 0:
-        return False
-    kind = type(value)
-    if kind is str:
-        return max_length is None or len(value.encode()) <= max_length
-    if value is None or kind is int or kind is bool:
-        return True
-    if kind is float:
-        return math.isfinite(value)  # inf and nan are sent as their repr
-    if kind is not dict and kind is not list:
-        return False
-    if level >= _PLAIN_DEPTH or (depth is not None and len(value) > MAX_DATABAG_BREADTH):
-        return False
-    below = None if depth is None else depth - 1
-    if kind is dict:
-        return all(
-            type(k) is str and _plain(v, below, max_length, level + 1) for k, v in value.items()
-        )
-    return all(_plain(v, below, max_length, level + 1) for v in value)
+class _Plain:
+    """One part's look, with its own bound on the nodes it reads."""
+
+    def __init__(self, max_length: int | None) -> None:
+        self.max_length = max_length
+        self.nodes = _PLAIN_NODES
+
+    def check(self, value: Any, depth: int | None, level: int) -> bool:
+        """`depth`: what the serializer has left of a databag's depth here (None: no limit)."""
+        if depth is not None and depth <= 0:
+            return False
+        kind = type(value)
+        if kind is str:
+            return self.max_length is None or len(value.encode()) <= self.max_length
+        if value is None or kind is int or kind is bool:
+            return True
+        if kind is float:
+            return math.isfinite(value)  # inf and nan are sent as their repr
+        if kind is not dict and kind is not list:
+            return False
+        self.nodes -= len(value)
+        if self.nodes < 0 or level >= _PLAIN_DEPTH:
+            return False
+        if depth is not None and len(value) > MAX_DATABAG_BREADTH:
+            return False
+        below = None if depth is None else depth - 1
+        if kind is dict:
+            return all(
+                type(k) is str and self.check(v, below, level + 1) for k, v in value.items()
+            )
+        return all(self.check(v, below, level + 1) for v in value)
 
 
 # Our own attribute on the sdk's client object: the sdk offers no slot for an

@@ -239,6 +239,15 @@ def test_keep_plain_parts_keeps_plain_parts_and_a_request_without_a_body() -> No
     assert type(with_body["request"]) is dict
 
 
+def test_keep_plain_parts_leaves_a_huge_part_to_the_serializer_unread() -> None:
+    # The look is bounded: on a part this large it would cost what it saves.
+    wide = {f"key{i}": {"value": i} for i in range(3_000)}
+    event: dict[str, object] = {"contexts": wide, "tags": {"a": "b"}}
+    _sdk.keep_plain_parts(event, max_value_length=None)
+    assert event["contexts"] is wide
+    assert type(event["tags"]) is not dict
+
+
 def test_iter_stacks_yields_the_traceback_entries_the_sdk_reports() -> None:
     def hidden() -> None:
         __tracebackhide__ = True

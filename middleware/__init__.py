@@ -14,8 +14,9 @@ from middleware.config import (
 )
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
-from middleware.logs import add_request_ids
+from middleware.logs import add_request_ids, scrub_secrets
 from middleware.request import RequestContextMiddleware, capture_server_errors, instrument
+from middleware.scrub import TextScrubber
 from middleware.startup import SentryLifespan, init_from_environment, init_sentry
 
 __version__ = version("booty")
@@ -29,6 +30,7 @@ __all__ = [
     "SentryConfig",
     "SentryLifespan",
     "SentrySettings",
+    "TextScrubber",
     "WorkerMonitor",
     "__version__",
     "add_request_ids",
@@ -44,6 +46,7 @@ __all__ = [
     "load_settings",
     "parse_dsn",
     "redact_dsn",
+    "scrub_secrets",
     "set_user_context",
     "span",
     "trace_headers",

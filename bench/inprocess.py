@@ -2,18 +2,24 @@
 
     python -m bench.inprocess VARIANT PATH SECONDS_PER_BATCH BATCHES
 
-Times are the process's CPU time, not the wall clock: on a shared machine the
-wall clock also counts the time the neighbours had the CPU. Prints the least
-disturbed batch's mean per request, the same for a bare FastAPI app measured in
-turns with it in the same process (the reference), and the median and p99 of
+Times are the process's CPU time (all its threads: the sdk's sending thread
+too), not the wall clock: on a shared machine the wall clock also counts the
+time the neighbours had the CPU. Prints the least disturbed batch's mean per
+request in CPU time and in wall time, the same for a bare FastAPI app measured
+in turns with it in the same process (the reference), and the median and p99 of
 the individual requests (the event-loop time each one took, everything in a
 request being on the loop).
+
+Once every lifespan has started, the process's heap is frozen as Booty's
+lifespan does (gc.freeze), whatever the variant: the reference is then bare
+FastAPI with its heap frozen, and no variant is credited with the freeze.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import statistics
 import sys
@@ -60,10 +66,27 @@ async def _send(message: Message) -> None:
     return None
 
 
-async def batch(app: ASGIApp, scope: dict[str, Any], seconds: float) -> list[float]:
-    """Seconds per request, for at least `seconds` and MIN_REQUESTS requests."""
+class Batch:
+    """CPU seconds of each request, and the wall-clock seconds of the whole batch."""
+
+    def __init__(self, samples: list[float], wall: float) -> None:
+        self.samples = samples
+        self.wall = wall
+
+    @property
+    def cpu_mean(self) -> float:
+        return statistics.fmean(self.samples)
+
+    @property
+    def wall_mean(self) -> float:
+        return self.wall / len(self.samples)
+
+
+async def batch(app: ASGIApp, scope: dict[str, Any], seconds: float) -> Batch:
+    """For at least `seconds` of CPU and MIN_REQUESTS requests."""
     samples: list[float] = []
     clock = time.process_time
+    started = time.perf_counter()
     end = clock() + seconds
     while True:
         start = clock()
@@ -73,7 +96,7 @@ async def batch(app: ASGIApp, scope: dict[str, Any], seconds: float) -> list[flo
         now = clock()
         samples.append(now - start)
         if now >= end and len(samples) >= MIN_REQUESTS:
-            return samples
+            return Batch(samples, time.perf_counter() - started)
 
 
 def p99(samples: list[float]) -> float:
@@ -85,6 +108,8 @@ async def measure(variant: str, path: str, seconds: float, batches: int) -> dict
     app, reference = build(variant), bare()
     scope = http_scope(path)
     async with LifespanManager(app) as manager, LifespanManager(reference) as ref:
+        gc.collect()
+        gc.freeze()
         await batch(manager.app, scope, seconds / 2)  # warm-up
         await batch(ref.app, scope, seconds / 2)
         results, refs = [], []
@@ -93,10 +118,12 @@ async def measure(variant: str, path: str, seconds: float, batches: int) -> dict
         for _ in range(batches):
             results.append(await batch(manager.app, scope, seconds))
             refs.append(await batch(ref.app, scope, seconds))
-    every = [x for r in results for x in r]
+    every = [x for r in results for x in r.samples]
     return {
-        "us": min(statistics.fmean(r) for r in results) * 1e6,
-        "ref": min(statistics.fmean(r) for r in refs) * 1e6,
+        "us": min(r.cpu_mean for r in results) * 1e6,
+        "ref": min(r.cpu_mean for r in refs) * 1e6,
+        "wall": min(r.wall_mean for r in results) * 1e6,
+        "wall_ref": min(r.wall_mean for r in refs) * 1e6,
         "p50": statistics.median(every) * 1e6,
         "p99": p99(every) * 1e6,
         "requests": len(every),

@@ -11,6 +11,7 @@ instead of six modules quietly.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,12 @@ from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
 from sentry_sdk.integrations._wsgi_common import _filter_headers
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
-from sentry_sdk.serializer import serialize
+from sentry_sdk.serializer import (
+    MAX_DATABAG_BREADTH,
+    MAX_DATABAG_DEPTH,
+    global_repr_processors,
+    serialize,
+)
 from sentry_sdk.tracing import Span, Transaction, TransactionSource
 from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.utils import (
@@ -54,6 +60,7 @@ __all__ = [
     "has_tracing_enabled",
     "inactive_client",
     "iter_stacks",
+    "keep_plain_parts",
     "keep_serialized",
     "parent_sampled",
     "pending_sessions",
@@ -160,6 +167,74 @@ class _Serialized(dict[str, Any]):
 def keep_serialized(part: Mapping[str, Any]) -> dict[str, Any]:
     """An event part already in its wire form, which the client's serializer keeps as is."""
     return _Serialized(part)
+
+
+# Event parts the client's serializer walks without limits ("request" only without
+# a body), and the one it trims as a databag at the top.
+_OPEN_PARTS = ("contexts", "tags", "user", "sdk", "transaction_info", "request")
+_DATABAG_PARTS = ("extra",)
+# Deeper than this, a part is left to the serializer (and its cycle guard), and
+# larger than this too: the look must cost far less than the walk it saves,
+# whatever the event holds.
+_PLAIN_DEPTH = 32
+_PLAIN_NODES = 2_000
+
+
+def keep_plain_parts(event: dict[str, Any], *, max_value_length: int | None) -> None:
+    """Mark the event's parts that the client's serializer would return unchanged.
+
+    A part made only of dicts with str keys, lists, str, int, bool, finite floats
+    and None, within the serializer's limits for where it sits, comes out of the
+    serializer equal to itself: it is kept as is, and the serializer's walk (a few
+    microseconds a node) is skipped. Anything else is left to the serializer.
+    """
+    for name in _OPEN_PARTS:
+        part = event.get(name)
+        if (
+            type(part) is dict
+            and not (name == "request" and "data" in part)
+            and _Plain(max_value_length).check(part, None, 0)
+        ):
+            event[name] = _Serialized(part)
+    if global_repr_processors:
+        return  # they may turn any databag value into something else
+    for name in _DATABAG_PARTS:
+        part = event.get(name)
+        if type(part) is dict and _Plain(max_value_length).check(part, MAX_DATABAG_DEPTH, 0):
+            event[name] = _Serialized(part)
+
+
+class _Plain:
+    """One part's look, with its own bound on the nodes it reads."""
+
+    def __init__(self, max_length: int | None) -> None:
+        self.max_length = max_length
+        self.nodes = _PLAIN_NODES
+
+    def check(self, value: Any, depth: int | None, level: int) -> bool:
+        """`depth`: what the serializer has left of a databag's depth here (None: no limit)."""
+        if depth is not None and depth <= 0:
+            return False
+        kind = type(value)
+        if kind is str:
+            return self.max_length is None or len(value.encode()) <= self.max_length
+        if value is None or kind is int or kind is bool:
+            return True
+        if kind is float:
+            return math.isfinite(value)  # inf and nan are sent as their repr
+        if kind is not dict and kind is not list:
+            return False
+        self.nodes -= len(value)
+        if self.nodes < 0 or level >= _PLAIN_DEPTH:
+            return False
+        if depth is not None and len(value) > MAX_DATABAG_BREADTH:
+            return False
+        below = None if depth is None else depth - 1
+        if kind is dict:
+            return all(
+                type(k) is str and self.check(v, below, level + 1) for k, v in value.items()
+            )
+        return all(self.check(v, below, level + 1) for v in value)
 
 
 # Our own attribute on the sdk's client object: the sdk offers no slot for an

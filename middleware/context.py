@@ -82,6 +82,9 @@ def set_user_context(*, user_id: object = None, tenant_id: object = None) -> Non
     user = _tag_value("user_id", user_id)
     tenant = _tag_value("tenant_id", tenant_id)
     scope = sentry_sdk.get_isolation_scope()
+    if not scope.get_client().is_active():
+        # Sentry off, a request forks no scope: this one outlives the request.
+        return
     if user is not None or tenant is not None:
         data = {"id": user} if user is not None else {}
         if tenant is not None:

@@ -113,10 +113,15 @@ def add_source_context(event: Event, max_length: int | None) -> None:
             lines = linecache.getlines(path)
             if len(lines) < lineno:
                 continue
-            strip = [
-                strip_string(line.rstrip("\r\n"), max_length=max_length)
+            around = [
+                line.rstrip("\r\n")
                 for line in lines[max(0, lineno - 1 - _CONTEXT) : lineno + _CONTEXT]
             ]
+            strip = (
+                around
+                if max_length is None
+                else [strip_string(line, max_length=max_length) for line in around]
+            )
             at = min(lineno - 1, _CONTEXT)
             frame["pre_context"] = strip[:at]
             frame["context_line"] = strip[at]

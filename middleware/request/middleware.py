@@ -9,7 +9,6 @@ from collections.abc import Callable, Collection
 from contextlib import nullcontext
 
 import sentry_sdk
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +42,17 @@ def _new_request_id() -> str:
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
     return raw.hex()
+
+
+def _may_have_body(scope: Scope, *, announced: bool) -> bool:
+    """Whether an HTTP request can carry a body to copy for its events.
+
+    HTTP/1 announces one in its headers (`announced`: Content-Length other than
+    0, or Transfer-Encoding); HTTP/2 and 3 may send one without either.
+    """
+    if scope["type"] != "http":
+        return False
+    return announced or scope.get("http_version") not in ("1.0", "1.1")
 
 
 class RequestContextMiddleware:
@@ -85,30 +95,32 @@ class RequestContextMiddleware:
 
         # Before any Mount rewrites root_path in this same scope.
         path = request_path(scope)
-        request_id, replaced, trace_headers = self._read_headers(scope)
+        request_id, replaced, trace_headers, announced = self._read_headers(scope)
         state = RequestState(request_id)
         token = _current.set(state)
         if replaced:
             # Never reflect the raw value: it may be an injection attempt.
             logger.warning("invalid %s header replaced with %s", self.header_name, request_id)
         try:
+            client = sentry_sdk.get_client()
+            if not self.lifespan_checked:
+                # Once, not per request: a lifespan runs before the first request.
+                self.lifespan_checked = True
+                if current(client) is None:
+                    self._warn_without_lifespan(client)
+            if not client.is_active():
+                # Sentry off: the request ID, its contextvar and the header. A scope
+                # forked for each request would be read by no one.
+                await self._call(scope, receive, send, state)
+                return
             with sentry_sdk.isolation_scope() as sentry_scope:
                 # A fork keeps the parent's breadcrumbs (startup logs, the server's
                 # own context): a request's story starts with the request.
                 sentry_scope.clear_breadcrumbs()
                 sentry_scope.set_tag("request_id", request_id)
-                client = sentry_scope.get_client()
-                if not self.lifespan_checked:
-                    # Once, not per request: a lifespan runs before the first request.
-                    self.lifespan_checked = True
-                    if current(client) is None:
-                        self._warn_without_lifespan(client)
-                if not client.is_active():
-                    await self._call(scope, receive, send, state)
-                    return
                 options = client.options
                 body = None
-                if self.data_options.body_limit and scope["type"] == "http":
+                if self.data_options.body_limit and _may_have_body(scope, announced=announced):
                     body = BodyCopy(self.data_options.body_limit)
                     receive = body.wrap(receive)
                 sentry_scope.add_event_processor(
@@ -166,8 +178,12 @@ class RequestContextMiddleware:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
-                message.setdefault("headers", [])  # optional in the ASGI spec
-                MutableHeaders(scope=message)[self.header_name] = state.request_id
+                # MutableHeaders' rule (one such header, raw keys compared as
+                # sent), without building its object on every response.
+                message["headers"] = [
+                    *(item for item in message.get("headers", ()) if item[0] != self.header_key),
+                    (self.header_key, state.request_id.encode("latin-1")),
+                ]
                 if transaction is not None:
                     transaction.set_http_status(message["status"])
             await send(message)
@@ -207,18 +223,24 @@ class RequestContextMiddleware:
             return PlainTextResponse("Internal Server Error", status_code=500)
         return error_response(state.request_id, self._capture(request.scope, exc, state))
 
-    def _read_headers(self, scope: Scope) -> tuple[str, bool, dict[str, str]]:
-        """The request ID (and whether a bad one was replaced) and any trace headers."""
+    def _read_headers(self, scope: Scope) -> tuple[str, bool, dict[str, str], bool]:
+        """The request ID (and whether a bad one was replaced), any trace headers, and
+        whether the headers announce a body."""
         incoming: bytes | None = None
         trace_headers: dict[str, str] = {}
+        body = False
         for key, value in scope.get("headers", ()):
             if key == self.header_key:
                 incoming = value if incoming is None else incoming
             elif key in _TRACE_HEADERS:
                 trace_headers[key.decode("latin-1")] = value.decode("latin-1")
+            elif key == b"content-length":
+                body = body or value.strip() != b"0"
+            elif key == b"transfer-encoding":
+                body = True
         if incoming is None:
-            return self.generator(), False, trace_headers
+            return self.generator(), False, trace_headers, body
         candidate: str = incoming.decode("latin-1")
         if self.validator(candidate):
-            return candidate, False, trace_headers
-        return self.generator(), True, trace_headers
+            return candidate, False, trace_headers, body
+        return self.generator(), True, trace_headers, body

@@ -33,6 +33,11 @@ class Budget:
 _budget: ContextVar[Budget | None] = ContextVar("scrub_budget", default=None)
 
 
+def current_budget() -> Budget | None:
+    """The current event's budget, for a caller that spends it inline; None outside an event."""
+    return _budget.get()
+
+
 def spend(*, chars: int = 0, items: int = 0) -> bool:
     """Spend from the current event's budget; outside an event there is no bound."""
     budget = _budget.get()

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
+import sentry_sdk
 from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Breadcrumb, BreadcrumbHint, Event, Hint
 
-from middleware._sdk import AnnotatedValue
+from middleware._sdk import AnnotatedValue, keep_plain_parts
 from middleware.scrub.budget import event_budget
 from middleware.scrub.keys import PII_KEYS, SPAN_COUNTS, is_secret_key, normalize_key
 from middleware.scrub.sections import COOKIES, SECTIONS, breadcrumb
@@ -62,6 +63,15 @@ class _KeyScrubber(EventScrubber):
             # Under send_default_pii, before_send keeps the names of the cookies.
             if self.hide_pii or normalize_key(key) not in COOKIES:
                 d[key] = AnnotatedValue.substituted_because_contains_sensitive_data()
+
+    def scrub_event(self, event: Event) -> None:
+        super().scrub_event(event)
+        # The client serialises the event right after this hook: parts already in
+        # their wire form are marked so that its walk passes them by.
+        options = sentry_sdk.get_client().options
+        keep_plain_parts(
+            cast(dict[str, Any], event), max_value_length=options.get("max_value_length")
+        )
 
     def scrub_user(self, event: Event) -> None:
         # The scope hands its own user dict to the event: scrub a copy.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import marshal
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from middleware._sdk import safe_repr
-from middleware.scrub.budget import CUT_MARGIN, MAX_TEXT, cut, spend
+from middleware.scrub.budget import CUT_MARGIN, MAX_TEXT, current_budget, cut, spend
 from middleware.scrub.keys import FILTERED, is_secret_key
 from middleware.scrub.pii import ip_addresses
 from middleware.scrub.secrets import TextScrubber, luhn, server_would_filter
@@ -21,6 +22,11 @@ CACHED_TEXT = 256
 CACHE_SIZE = 8192
 
 _NAME = re.compile(r"[^\s=:]{1,100}")
+# Frames with source context or locals, by their content: the frames of the
+# framework's layers repeat from one event to the next. Few, since each is larger.
+CACHED_FRAMES = 256
+_FRAME_SECTIONS: Mapping[str, Section] = {"vars": lambda walker, value: walker.strict(value)}
+
 # Integers with fewer digits than a card number are kept without a look.
 _CARD_MIN = 10**12
 
@@ -46,6 +52,10 @@ class Walker:
         self._loose: dict[str, str] = {}
         self._strict: dict[str, str] = {}
         self._keys: dict[str, bool] = {}
+        # A key's scrubbed text and whether it names a secret, in one lookup.
+        self._named: dict[str, tuple[str, bool]] = {}
+        # Scrubbed frames in marshal's form, by the frame in marshal's form.
+        self._frames: dict[bytes, bytes] = {}
 
     def secret_key(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -83,6 +93,17 @@ class Walker:
             cache[text] = found
         return found
 
+    def named(self, key: str) -> tuple[str, bool]:
+        found = self._named.get(key)
+        if found is None:
+            found = (self.string(key, strict=False), self.secret_key(key))
+            # Only a scanned text is kept: past the event's budget it is a placeholder.
+            if key in self._loose:
+                if len(self._named) >= CACHE_SIZE:
+                    self._named.clear()
+                self._named[key] = found
+        return found
+
     def _scan(self, text: str, *, strict: bool) -> str:
         if strict and server_would_filter(text):
             return FILTERED
@@ -101,14 +122,7 @@ class Walker:
             digits = str(abs(value))
             return FILTERED if 13 <= len(digits) <= 19 and luhn(digits) else value
         if isinstance(value, (dict, list, tuple)):
-            seen = set() if seen is None else seen
-            if depth >= MAX_DEPTH or id(value) in seen or not spend(items=len(value)):
-                return FILTERED
-            seen.add(id(value))
-            try:
-                return self._container(value, strict=strict, depth=depth + 1, seen=seen)
-            finally:
-                seen.discard(id(value))
+            return self._enter(value, strict, depth, set() if seen is None else seen)
         if isinstance(value, str):
             # A str enum (the sdk's TransactionSource) stays itself unless scrubbed.
             text = value[:]
@@ -118,19 +132,30 @@ class Walker:
             return self.string(value.decode("utf-8", "replace"), strict=strict)
         return self.string(safe_repr(value), strict=strict)
 
+    def _enter(self, value: Any, strict: bool, depth: int, seen: set[int]) -> Any:
+        """A container one level down: bounded in depth, in items, and against cycles."""
+        if depth >= MAX_DEPTH or id(value) in seen:
+            return FILTERED
+        budget = current_budget()
+        if budget is not None and value:
+            budget.items -= len(value)
+            if budget.items < 0:
+                return FILTERED
+        seen.add(id(value))
+        try:
+            if isinstance(value, dict):
+                return self._dict(value, strict=strict, depth=depth + 1, seen=seen)
+            return self._container(value, strict=strict, depth=depth + 1, seen=seen)
+        finally:
+            seen.discard(id(value))
+
     def _container(self, value: Any, *, strict: bool, depth: int, seen: set[int]) -> Any:
         if isinstance(value, dict):
             return self._dict(value, strict=strict, depth=depth, seen=seen)
-        if value and all(_is_pair(item) for item in value):
+        if value and _is_pair(value[0]) and all(_is_pair(item) for item in value):
             # A list of (name, value) pairs (headers, query, cookies): Sentry reads the
             # names as keys, as we do.
-            return [
-                [
-                    self.string(k, strict=False),
-                    self._entry(k, v, strict=strict, depth=depth, seen=seen),
-                ]
-                for k, v in value
-            ]
+            return self._pairs(value, strict=strict, depth=depth, seen=seen)
         if len(value) == 2 and _is_pair(value) and _NAME.fullmatch(value[0]):
             # A lone pair: Sentry reads the name as a value, we read it as a key as well.
             name, item = value
@@ -142,22 +167,20 @@ class Walker:
         return [
             values.get(v) or self.string(v, strict=strict)
             if type(v) is str
+            else self._enter(v, strict, depth, seen)
+            if type(v) is dict or type(v) is list
             else self.walk(v, strict=strict, depth=depth, seen=seen)
             for v in value
         ]
 
     def _dict(self, value: dict[Any, Any], *, strict: bool, depth: int, seen: set[int]) -> Any:
         # The hot loop of the walk: cache lookups inlined, no call for a known string.
-        names, values, keys = self._loose, (self._strict if strict else self._loose), self._keys
+        named, values = self._named, (self._strict if strict else self._loose)
         out = {}
         for key, item in value.items():
             if type(key) is str:
-                name = names.get(key)
-                if name is None:
-                    name = self.string(key, strict=False)
-                secret = keys.get(key)
-                if secret is None:
-                    secret = self.secret_key(key)
+                found_key = named.get(key)
+                name, secret = self.named(key) if found_key is None else found_key
                 if secret and item is not None and item is not True and item is not False:
                     out[name] = FILTERED
                     continue
@@ -169,8 +192,25 @@ class Walker:
                 out[name] = self.string(item, strict=strict) if found is None else found
             elif (kind is int and -_CARD_MIN < item < _CARD_MIN) or item is None or kind is bool:
                 out[name] = item
+            elif kind is dict or kind is list:
+                out[name] = self._enter(item, strict, depth, seen)
             else:
                 out[name] = self.walk(item, strict=strict, depth=depth, seen=seen)
+        return out
+
+    def _pairs(self, value: Any, *, strict: bool, depth: int, seen: set[int]) -> list[Any]:
+        named, values = self._named, (self._strict if strict else self._loose)
+        out = []
+        for key, item in value:
+            found_key = named.get(key)
+            name, secret = self.named(key) if found_key is None else found_key
+            if secret and item is not None and item is not True and item is not False:
+                out.append([name, FILTERED])
+            elif type(item) is str:
+                found = values.get(item)
+                out.append([name, self.string(item, strict=strict) if found is None else found])
+            else:
+                out.append([name, self.walk(item, strict=strict, depth=depth, seen=seen)])
         return out
 
     def strict_entry(self, key: Any, value: Any) -> Any:
@@ -185,18 +225,58 @@ class Walker:
         """A dict whose listed fields have their own treatment; the rest is loose."""
         if not isinstance(value, dict):
             return self.loose(value)
+        keys, values = self._keys, self._loose
         out = {}
         for key, item in value.items():
             section = sections.get(key)
             if section is not None:
                 out[key] = section(self, item)
-            elif item is not None and self.secret_key(key):
-                out[key] = FILTERED
-            elif type(item) is str:
-                out[key] = self._loose.get(item) or self.string(item, strict=False)
+                continue
+            if item is not None:
+                secret = keys.get(key) if type(key) is str else None
+                if secret is None:
+                    secret = self.secret_key(key)
+                if secret:
+                    out[key] = FILTERED
+                    continue
+            kind = type(item)
+            if kind is str:
+                out[key] = values.get(item) or self.string(item, strict=False)
+            elif (kind is int and -_CARD_MIN < item < _CARD_MIN) or item is None or kind is bool:
+                out[key] = item
             else:
                 out[key] = self.loose(item)
         return out
+
+    def frame(self, frame: Any) -> Any:
+        """A stack frame: its locals strict, the rest loose.
+
+        marshal's form is exact (an int is no bool, a list no tuple) and made in
+        C, so it is the key; a frame it cannot hold (a datetime, a str subclass)
+        is walked every time. Small frames (no source lines, no locals) are
+        walked faster than they are encoded.
+        """
+        if type(frame) is not dict or ("vars" not in frame and "pre_context" not in frame):
+            return self.walk_fields(frame, _FRAME_SECTIONS)
+        try:
+            key = marshal.dumps(frame)
+        except (ValueError, TypeError):
+            return self.walk_fields(frame, _FRAME_SECTIONS)
+        found = self._frames.get(key)
+        if found is not None:
+            return marshal.loads(found)  # noqa: S302 - bytes this walker wrote itself
+        scrubbed = self.walk_fields(frame, _FRAME_SECTIONS)
+        budget = current_budget()
+        # Past the event's budget a frame holds placeholders that another event would not.
+        if budget is None or (budget.chars >= 0 and budget.items >= 0):
+            try:
+                done = marshal.dumps(scrubbed)
+            except (ValueError, TypeError):
+                return scrubbed
+            if len(self._frames) >= CACHED_FRAMES:
+                self._frames.clear()
+            self._frames[key] = done
+        return scrubbed
 
     def walk_each(self, value: Any, section: Section) -> Any:
         """A list, or Sentry's {"values": [...]}, of items of one kind."""

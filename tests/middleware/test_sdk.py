@@ -7,9 +7,14 @@ by name, before anything else.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sentry_sdk
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sentry_sdk.serializer import serialize
 
 from middleware import _sdk
 from tests.support import FAKE_DSN, CapturingTransport, EnvelopeServer
@@ -169,6 +174,78 @@ def test_keep_serialized_parts_pass_the_client_serializer_untouched() -> None:
     (event,) = transport.events
     assert event["exception"] == {"values": [{"type": "E", "value": "long text kept"}]}
     assert event["extra"]["walked"] == "lo..."
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=12) | st.dictionaries(st.text(max_size=6), inner, max_size=12)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    name=st.sampled_from(["contexts", "tags", "user", "sdk", "request", "extra"]),
+    part=st.dictionaries(st.text(max_size=6), _JSON, max_size=12),
+    max_value_length=st.sampled_from([None, 8]),
+)
+def test_keep_plain_parts_keeps_only_what_the_serializer_returns_unchanged(
+    name: str, part: dict[str, object], max_value_length: int | None
+) -> None:
+    event: dict[str, object] = {name: part}
+    _sdk.keep_plain_parts(event, max_value_length=max_value_length)
+    walked = serialize({name: part}, max_value_length=max_value_length)[name]
+    if event[name] is not part:
+        assert walked == part
+        assert serialize(event, max_value_length=max_value_length)[name] == part
+
+
+@pytest.mark.parametrize(
+    ("name", "part", "max_value_length"),
+    [
+        ("extra", {f"k{i}": i for i in range(11)}, None),  # wider than a databag keeps
+        ("extra", {"a": {"b": {"c": {"d": {"e": 1}}}}}, None),  # deeper than a databag keeps
+        ("contexts", {"app": {"name": "x" * 9}}, 8),  # longer than max_value_length
+        ("tags", {"ratio": float("inf")}, None),  # sent as its repr
+        ("tags", {"when": datetime(2026, 1, 1, tzinfo=UTC)}, None),  # sent as a timestamp
+        ("user", {"ids": (1, 2)}, None),  # sent as a list
+        ("contexts", {1: "x"}, None),  # sent with a str key
+    ],
+)
+def test_keep_plain_parts_leaves_what_the_serializer_changes(
+    name: str, part: dict[Any, Any], max_value_length: int | None
+) -> None:
+    assert serialize({name: part}, max_value_length=max_value_length)[name] != part
+    event: dict[str, object] = {name: part}
+    _sdk.keep_plain_parts(event, max_value_length=max_value_length)
+    assert event[name] is part
+
+
+def test_keep_plain_parts_keeps_plain_parts_and_a_request_without_a_body() -> None:
+    request = {"method": "GET", "headers": {"accept": "*/*"}}
+    contexts = {"trace": {"trace_id": "a" * 32, "sampled": None, "rate": 0.5}}
+    extra = {"argv": ["serve", "--port", "8000"]}
+    event: dict[str, object] = {"request": request, "contexts": contexts, "extra": extra}
+    _sdk.keep_plain_parts(event, max_value_length=None)
+    assert serialize(event) == {"request": request, "contexts": contexts, "extra": extra}
+    assert all(
+        event[name] is not part
+        for name, part in [("request", request), ("contexts", contexts), ("extra", extra)]
+    )
+    with_body: dict[str, object] = {"request": {**request, "data": {"a": 1}}}
+    _sdk.keep_plain_parts(with_body, max_value_length=None)
+    assert type(with_body["request"]) is dict
+
+
+def test_keep_plain_parts_leaves_a_huge_part_to_the_serializer_unread() -> None:
+    # The look is bounded: on a part this large it would cost what it saves.
+    wide = {f"key{i}": {"value": i} for i in range(3_000)}
+    event: dict[str, object] = {"contexts": wide, "tags": {"a": "b"}}
+    _sdk.keep_plain_parts(event, max_value_length=None)
+    assert event["contexts"] is wide
+    assert type(event["tags"]) is not dict
 
 
 def test_iter_stacks_yields_the_traceback_entries_the_sdk_reports() -> None:

@@ -26,7 +26,14 @@ from middleware import (
     instrument,
     set_user_context,
 )
-from tests.support import CapturingTransport, app_with, running, websocket_scope
+from tests.support import (
+    FAKE_DSN,
+    CapturingTransport,
+    SentryInit,
+    app_with,
+    running,
+    websocket_scope,
+)
 
 logger = logging.getLogger("tests.app")
 
@@ -357,3 +364,134 @@ async def test_an_error_logged_by_a_task_that_outlives_its_request_is_sent(
     (event,) = capture.events
     assert event["logentry"]["message"] == "late failure"
     assert event["tags"]["request_id"] == response.headers["x-request-id"]
+
+
+async def test_with_sentry_off_a_request_forks_no_scope_and_keeps_its_id() -> None:
+    # Off, nothing reads a scope: the request costs its id, contextvar and header.
+    seen: list[tuple[sentry_sdk.Scope, sentry_sdk.Scope]] = []
+
+    async def where() -> dict[str, str | None]:
+        seen.append((sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()))
+        return {"request_id": get_request_id()}
+
+    async with running(app_with(APIRoute("/where", where))) as client:
+        outside = (sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope())
+        response = await client.get("/where", headers={"X-Request-ID": "off-1"})
+    assert response.json() == {"request_id": "off-1"}
+    assert response.headers["x-request-id"] == "off-1"
+    [(isolation, current)] = seen
+    assert isolation is outside[0] and current is outside[1]
+
+
+async def test_with_sentry_on_each_request_gets_scopes_of_its_own(
+    capture: CapturingTransport,
+) -> None:
+    seen: list[tuple[sentry_sdk.Scope, sentry_sdk.Scope]] = []
+
+    async def where() -> dict[str, str]:
+        seen.append((sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()))
+        return {"status": "ok"}
+
+    async with running(app_with(APIRoute("/where", where), transport=capture)) as client:
+        outside = (sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope())
+        await client.get("/where")
+        await client.get("/where")
+    [first, second] = seen
+    assert first[0] is not outside[0] and first[1] is not outside[1]
+    assert first[0] is not second[0] and first[1] is not second[1]
+
+
+def _http(method: str, headers: list[tuple[bytes, bytes]], version: str = "1.1") -> Scope:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": version,
+        "method": method,
+        "scheme": "http",
+        "path": "/echo",
+        "raw_path": b"/echo",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "version", "copied"),
+    [
+        ("GET", [], "1.1", False),
+        ("POST", [(b"content-length", b"0")], "1.1", False),
+        ("POST", [(b"content-length", b"8"), (b"content-type", b"application/json")], "1.1", True),
+        (
+            "POST",
+            [(b"transfer-encoding", b"chunked"), (b"content-type", b"application/json")],
+            "1.1",
+            True,
+        ),
+        # HTTP/2 may send a body with neither header.
+        ("POST", [(b"content-type", b"application/json")], "2", True),
+    ],
+)
+async def test_only_a_request_that_may_have_a_body_gets_its_body_copied(
+    sentry_init: SentryInit,
+    method: str,
+    headers: list[tuple[bytes, bytes]],
+    version: str,
+    copied: bool,
+) -> None:
+    capture = sentry_init()
+    body = b'{"a": 1}' if copied else b""
+
+    async def server_receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def ignore(message: Message) -> None:
+        return None
+
+    received: list[Receive] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        received.append(receive)
+        await receive()
+        raise RuntimeError("after reading the body")
+
+    with pytest.raises(RuntimeError):
+        await RequestContextMiddleware(app)(
+            _http(method, headers, version), server_receive, ignore
+        )
+    assert (received[0] is not server_receive) is copied
+    (event,) = capture.events
+    assert event["request"].get("data") == ({"a": 1} if copied else None)
+
+
+async def test_with_sentry_off_an_error_leaves_no_name_on_the_process_scope(
+    sentry_init: SentryInit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SENTRY_DSN")
+    async with running(app_with(APIRoute("/boom", boom))) as client:
+        response = await client.get("/boom", headers={"X-Request-ID": "off-2"})
+    assert response.json()["request_id"] == "off-2"
+
+    # Sentry turned on later in the process: its events owe nothing to that request.
+    capture = sentry_init(SENTRY_DSN=FAKE_DSN)
+    sentry_sdk.capture_message("later")
+    (event,) = capture.events
+    assert event.get("transaction") != "/boom"
+
+
+async def test_with_sentry_off_user_context_stays_out_of_the_process_scope(
+    sentry_init: SentryInit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SENTRY_DSN")
+    app = app_with(APIRoute("/tenants/{tenant}/users/{user}", tenant))
+    async with running(app) as client:
+        response = await client.get("/tenants/acme/users/u-1")
+    assert response.json() == {"tenant": "acme"}
+
+    capture = sentry_init(SENTRY_DSN=FAKE_DSN)
+    sentry_sdk.capture_message("later")
+    (event,) = capture.events
+    assert "user" not in event
+    assert "tenant_id" not in event.get("tags", {})

@@ -17,16 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk import serializer as _serializer
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
 from sentry_sdk.integrations._wsgi_common import _filter_headers
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
-from sentry_sdk.serializer import (
-    MAX_DATABAG_BREADTH,
-    MAX_DATABAG_DEPTH,
-    global_repr_processors,
-    serialize,
-)
+from sentry_sdk.serializer import MAX_DATABAG_BREADTH, MAX_DATABAG_DEPTH, serialize
 from sentry_sdk.tracing import Span, Transaction, TransactionSource
 from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.utils import (
@@ -196,7 +192,7 @@ def keep_plain_parts(event: dict[str, Any], *, max_value_length: int | None) -> 
             and _Plain(max_value_length).check(part, None, 0)
         ):
             event[name] = _Serialized(part)
-    if global_repr_processors:
+    if _serializer.global_repr_processors:
         return  # they may turn any databag value into something else
     for name in _DATABAG_PARTS:
         part = event.get(name)

@@ -6,6 +6,7 @@ import datetime
 import marshal
 import re
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from middleware._sdk import safe_repr
@@ -25,7 +26,9 @@ _NAME = re.compile(r"[^\s=:]{1,100}")
 # Frames with source context or locals, by their content: the frames of the
 # framework's layers repeat from one event to the next. Few, since each is larger.
 CACHED_FRAMES = 256
-_FRAME_SECTIONS: Mapping[str, Section] = {"vars": lambda walker, value: walker.strict(value)}
+_FRAME_SECTIONS: Mapping[str, Section] = MappingProxyType(
+    {"vars": lambda walker, value: walker.strict(value)}
+)
 
 # Integers with fewer digits than a card number are kept without a look.
 _CARD_MIN = 10**12

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk import consts
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
 from sentry_sdk.integrations._wsgi_common import _filter_headers
@@ -56,6 +57,7 @@ __all__ = [
     "parent_sampled",
     "record_lost_event",
     "safe_repr",
+    "sdk_option_names",
     "serialize_vars",
     "set_in_app_in_frames",
     "set_logging_handler",
@@ -68,6 +70,11 @@ def filter_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The sdk's own header filter for request data (auth and cookies without PII)."""
     # With use_annotated_value=False every value is a plain string.
     return {k: str(v) for k, v in _filter_headers(headers, use_annotated_value=False).items()}
+
+
+def sdk_option_names() -> frozenset[str]:
+    """Every option `sentry_sdk.init` takes, in the installed sdk."""
+    return frozenset(consts.DEFAULT_OPTIONS)
 
 
 def set_logging_handler(integration: LoggingIntegration, handler: EventHandler) -> None:

@@ -6,7 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, Unpack
 
 import sentry_sdk
 from sentry_sdk.transport import Transport
@@ -15,6 +15,7 @@ from middleware._runtime import Runtime, acquire, release
 from middleware.capture import capture_unhandled
 from middleware.config import SentryConfig, load_sentry_config
 from middleware.scrub import TextScrubber, log_scrubbing
+from middleware.startup.options import SdkOptions, check_sdk_options, refuse_foreign_client
 from middleware.startup.sdk import SERVER_LOGGERS, TracesSampler, init_sentry, secret_values
 
 __all__ = [
@@ -40,8 +41,10 @@ def _start(
     transport: Transport | None,
     in_app_include: tuple[str, ...],
     traces_sampler: TracesSampler | None,
+    sdk_options: SdkOptions,
 ) -> Runtime:
     """Own the process's runtime, and say what the configuration lacks."""
+    refuse_foreign_client()
     for line in config.warnings():
         logger.warning("%s", line)
     if config.mode != "enabled":
@@ -55,6 +58,7 @@ def _start(
         "transport": transport,
         "in_app_include": in_app_include,
         "traces_sampler": traces_sampler,
+        "sdk options": sdk_options,
         "SENTRY_* settings": config.settings,
     }
     return acquire(
@@ -65,6 +69,7 @@ def _start(
             transport=transport,
             in_app_include=in_app_include,
             traces_sampler=traces_sampler,
+            **sdk_options,
         ),
     )
 
@@ -109,6 +114,7 @@ def init_from_environment(
     in_app_include: Iterable[str] = (),
     traces_sampler: TracesSampler | None = None,
     transport: Transport | None = None,
+    **sdk_options: Unpack[SdkOptions],
 ) -> bool:
     """Initialise Sentry now, for servers that run no lifespan (daphne).
 
@@ -127,6 +133,7 @@ def init_from_environment(
         transport=transport,
         in_app_include=tuple(in_app_include),
         traces_sampler=traces_sampler,
+        sdk_options=sdk_options,
     )
     return config.mode == "enabled"
 
@@ -146,12 +153,15 @@ class SentryLifespan:
         transport: Transport | None = None,
         in_app_include: Iterable[str] = (),
         traces_sampler: TracesSampler | None = None,
+        **sdk_options: Unpack[SdkOptions],
     ) -> None:
+        check_sdk_options(sdk_options)
         self.app_lifespan = app_lifespan
         self.secret_env = tuple(secret_env)
         self.transport = transport
         self.in_app_include = tuple(in_app_include)
         self.traces_sampler = traces_sampler
+        self.sdk_options = sdk_options
 
     def __call__(self, app: Any) -> AbstractAsyncContextManager[Any]:
         return self._lifespan(app)
@@ -167,6 +177,7 @@ class SentryLifespan:
                 transport=self.transport,
                 in_app_include=self.in_app_include,
                 traces_sampler=self.traces_sampler,
+                sdk_options=self.sdk_options,
             )
         except BaseException:
             unscrub_logs()

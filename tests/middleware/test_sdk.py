@@ -199,3 +199,11 @@ def test_an_inactive_client_sends_nothing() -> None:
     assert not client.is_active()
     sentry_sdk.get_global_scope().set_client(client)
     assert sentry_sdk.capture_message("nothing") is None
+
+
+def test_sdk_option_names_are_sentry_sdk_inits_keywords() -> None:
+    names = _sdk.sdk_option_names()
+    assert {"before_send", "integrations", "disabled_integrations", "ignore_errors"} <= names
+    assert "before_sned" not in names
+    sentry_sdk.init(**dict.fromkeys(["before_send", "ignore_errors"]))  # type: ignore[arg-type]
+    assert sentry_sdk.get_client().options["before_send"] is None

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sentry_sdk.integrations.httpx import HttpxIntegration
 
-from middleware import Problem, is_production, load_settings
+from middleware import Problem, SdkOptions, is_production, load_settings, unknown_variables
 
 # Environment variables whose exact values the scrubber removes from every event.
 SECRET_ENV = (
@@ -21,6 +22,14 @@ SECRET_ENV = (
     "BOOTY_DATABASE_URL",  # it holds the database password
 )
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# Booty's frames are in-app wherever the service starts, not only from its checkout.
+IN_APP_INCLUDE = ("booty",)
+# The sdk's options Booty gives in code. Its GitHub and LLM calls are spans and
+# breadcrumbs of its own (github.py, llm.py), named for what they do: the sdk's
+# httpx integration would record each call a second time.
+SDK_OPTIONS: SdkOptions = {"disabled_integrations": (HttpxIntegration,)}
+# BOOTY_* variables read by the deploy kit, not by the service's settings.
+DEPLOY_VARIABLES = ("BOOTY_HOST", "BOOTY_PORT", "BOOTY_PYTHON")
 
 
 def _http_url(value: str | None) -> str | None:
@@ -94,4 +103,9 @@ class BootySettings(BaseSettings):
 def load_booty_settings() -> tuple[BootySettings, list[Problem]]:
     """Booty's settings under the same policy as Sentry's: refuse in production."""
     production = is_production(os.environ.get("SENTRY_ENVIRONMENT"))
-    return load_settings(BootySettings, production=production)
+    settings, problems = load_settings(BootySettings, production=production)
+    known = {name.upper() for name in BootySettings.model_fields}
+    for name, suggestion in unknown_variables("BOOTY_", known, ignore=DEPLOY_VARIABLES):
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        problems.append(Problem(name, f"is no Booty variable and is ignored{hint}"))
+    return settings, problems

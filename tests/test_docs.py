@@ -26,7 +26,7 @@ DOCS = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 
 # Commands the README may name that are neither in the repo nor console scripts of ours.
 EXTERNAL_COMMANDS = frozenset(
-    {"cd", "curl", "git", "journalctl", "node", "npm", "npx", "python", "python3", "sudo"}
+    {"cd", "curl", "git", "journalctl", "node", "npm", "npx", "pip", "python", "python3", "sudo"}
     | {"systemctl", "uvicorn", "export", "install"}
 )
 REPO_PATH = re.compile(r"^(scripts|bench|systemd|docs)/\S+$")
@@ -151,7 +151,6 @@ def test_the_readme_keeps_its_two_commands() -> None:
 
 def test_every_command_the_readme_names_exists() -> None:
     scripts = console_scripts()
-    assert scripts, "pyproject.toml declares no console script"
     for words in readme_commands():
         program = words[0].removeprefix(".venv/bin/")
         if "/" in program:
@@ -162,6 +161,9 @@ def test_every_command_the_readme_names_exists() -> None:
             assert program in scripts | EXTERNAL_COMMANDS, (
                 f"README names {program}, which is no console script in pyproject.toml"
             )
+        if program in {"python", "python3"} and words[1:2] == ["-m"]:
+            package = ROOT / words[2].split(".")[0]
+            assert package.is_dir(), f"README runs python -m {words[2]}, which does not exist"
         for word in words[1:]:
             if REPO_PATH.match(word):
                 assert (ROOT / word).exists(), f"README names {word}, which does not exist"
@@ -174,6 +176,12 @@ def test_relative_links_resolve(document: Path) -> None:
             continue
         path = (document.parent / target.split("#")[0]).resolve()
         assert path.exists(), f"{document.name} links to {target}, which does not exist"
+
+
+def test_the_readme_links_only_absolute_urls_as_a_package_description() -> None:
+    # PyPI and pip show the README out of the repository, where a relative link breaks.
+    relative = [t for t in LINK.findall(README.read_text()) if not t.startswith("https://")]
+    assert relative == []
 
 
 def test_the_adr_has_the_usual_sections_and_a_mermaid_diagram() -> None:

@@ -77,6 +77,7 @@ OWNED = MappingProxyType(
         "transport": "pass transport= to SentryLifespan or init_sentry",
         "in_app_include": "pass in_app_include= or set SENTRY_IN_APP_INCLUDE",
         "traces_sampler": "pass traces_sampler= to SentryLifespan or init_sentry",
+        "max_request_body_size": "pass max_request_body_size= to instrument()",
     }
 )
 # The request layer does the work of the sdk's ASGI framework integrations, which

@@ -35,6 +35,9 @@ SERVER_LOGGERS = (
     "hypercorn.error",  # hypercorn: "Error in ASGI Framework"
     "_granian.utils",  # granian: "Application callable raised an exception"
     "daphne.server",  # daphne: "Exception inside application"
+    # Litestar with debug or log_exceptions: "Uncaught exception", for a 404 too;
+    # its after_exception hook captures the errors it answers with a 5xx.
+    "litestar",
 )
 
 

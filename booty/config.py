@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sentry_sdk.integrations.httpx import HttpxIntegration
 
 from middleware import Problem, SdkOptions, is_production, load_settings, unknown_variables
 
@@ -24,10 +23,13 @@ SECRET_ENV = (
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # Booty's frames are in-app wherever the service starts, not only from its checkout.
 IN_APP_INCLUDE = ("booty",)
-# The sdk's options Booty gives in code. Its GitHub and LLM calls are spans and
-# breadcrumbs of its own (github.py, llm.py), named for what they do: the sdk's
-# httpx integration would record each call a second time.
-SDK_OPTIONS: SdkOptions = {"disabled_integrations": (HttpxIntegration,)}
+# The sdk's options Booty gives in code. Its GitHub and LLM calls (httpx) and its
+# queue's statements are spans and breadcrumbs of its own (github.py, llm.py,
+# queue/), named for what they do: of the integrations the sdk enables by itself,
+# httpx's would record each call a second time and none has anything else of
+# Booty's to instrument, so they are not loaded (a second of startup in the test
+# environment, where Litestar, Quart and SQLAlchemy are installed too).
+SDK_OPTIONS: SdkOptions = {"auto_enabling_integrations": False}
 # BOOTY_* variables read by the deploy kit, not by the service's settings.
 DEPLOY_VARIABLES = ("BOOTY_HOST", "BOOTY_PORT", "BOOTY_PYTHON")
 

@@ -84,11 +84,6 @@ def init_sentry(
         "traces_sampler": traces_sampler,
         "shutdown_timeout": settings.shutdown_timeout,
         "spotlight": settings.spotlight,
-        # The sdk's integrations stay on (httpx, SQLAlchemy, redis... give breadcrumbs
-        # and spans) but for the ASGI framework ones: they patch Starlette.__call__
-        # and cost a transaction per request even at traces 0, and
-        # RequestContextMiddleware does their work.
-        "disabled_integrations": list(framework_integrations()),
         "integrations": [logging_integration(handler)],
         "event_scrubber": scrubber.event_scrubber,
         "before_send": scrubber.before_send,
@@ -114,6 +109,13 @@ def init_sentry(
     if settings.send_default_pii:
         options["send_default_pii"] = True
     options = compose(options, sdk_options)
+    if options.get("auto_enabling_integrations", True):
+        # The sdk's integrations stay on (httpx, SQLAlchemy, redis... give breadcrumbs
+        # and spans) but for the ASGI framework ones: they patch Starlette.__call__
+        # and cost a transaction per request even at traces 0, and
+        # RequestContextMiddleware does their work.
+        disabled = options.get("disabled_integrations", ())
+        options["disabled_integrations"] = [*framework_integrations(), *disabled]
     with warnings.catch_warnings():
         # send_default_pii is deprecated in favour of data_collection, but
         # data_collection disables the EventScrubber we build on.

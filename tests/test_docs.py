@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 import re
 import shlex
@@ -162,8 +163,10 @@ def test_every_command_the_readme_names_exists() -> None:
                 f"README names {program}, which is no console script in pyproject.toml"
             )
         if program in {"python", "python3"} and words[1:2] == ["-m"]:
-            package = ROOT / words[2].split(".")[0]
-            assert package.is_dir(), f"README runs python -m {words[2]}, which does not exist"
+            module = words[2].split(".")[0]
+            assert (ROOT / module).is_dir() or importlib.util.find_spec(module), (
+                f"README runs python -m {words[2]}, which does not exist"
+            )
         for word in words[1:]:
             if REPO_PATH.match(word):
                 assert (ROOT / word).exists(), f"README names {word}, which does not exist"

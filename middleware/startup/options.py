@@ -30,11 +30,11 @@ class SdkOptions(TypedDict, total=False):
     disabled_integrations: Sequence[type[Integration] | Integration]
     default_integrations: bool
     auto_enabling_integrations: bool
-    before_send: Callable[[Event, Hint], Event | None]
-    before_send_transaction: Callable[[Event, Hint], Event | None]
-    before_breadcrumb: Callable[[Breadcrumb, BreadcrumbHint], Breadcrumb | None]
-    before_send_log: Callable[[Log, Hint], Log | None]
-    error_sampler: Callable[[Event, Hint], float | bool]
+    before_send: Callable[[Event, Hint], Event | None] | None
+    before_send_transaction: Callable[[Event, Hint], Event | None] | None
+    before_breadcrumb: Callable[[Breadcrumb, BreadcrumbHint], Breadcrumb | None] | None
+    before_send_log: Callable[[Log, Hint], Log | None] | None
+    error_sampler: Callable[[Event, Hint], float | bool] | None
     ignore_errors: Sequence[type[BaseException] | str]
     max_breadcrumbs: int
     attach_stacktrace: bool
@@ -156,8 +156,12 @@ def compose(layer: dict[str, Any], app: Mapping[str, object]) -> dict[str, Any]:
     check_sdk_options(app)
     options = dict(layer)
     for name, value in app.items():
-        if name in HOOKS and value is not None and options.get(name) is not None:
-            options[name] = Then(cast(Callable[[Any, Any], Any], value), options[name])
+        if name in HOOKS:
+            # None is the sdk's "no hook": the layer's own stays.
+            if value is not None:
+                hook = cast(Callable[[Any, Any], Any], value)
+                mine = options.get(name)
+                options[name] = hook if mine is None else Then(hook, mine)
         elif name == "integrations":
             options[name] = [*_sequence(value), *options.get(name, ())]
         elif name == "disabled_integrations":

@@ -51,6 +51,28 @@ async def test_the_apps_before_send_runs_first_and_what_it_adds_is_scrubbed(
     assert SECRET.encode() not in capture.serialized()
 
 
+async def test_a_hook_given_as_none_leaves_the_scrubbing_in_place(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UPSTREAM_TOKEN", SECRET)
+
+    def leak(event: Event, hint: Hint) -> Event | None:
+        event.setdefault("extra", {})["note"] = f"upstream said {SECRET}"
+        return event
+
+    lifespan = SentryLifespan(
+        transport=capture, secret_env=["UPSTREAM_TOKEN"], before_send=None, error_sampler=None
+    )
+    async with running(build_app(lifespan)) as client:
+        # The request's scope forks from this one, processor included.
+        with sentry_sdk.new_scope() as scope:
+            scope.add_event_processor(leak)
+            await client.get("/boom")
+    (event,) = capture.events
+    assert event["extra"]["note"] == "upstream said [Filtered]"
+    assert SECRET.encode() not in capture.serialized()
+
+
 async def test_the_apps_before_send_can_drop_an_event(capture: CapturingTransport) -> None:
     def drop(event: Event, hint: Hint) -> Event | None:
         return None

@@ -15,8 +15,9 @@ from middleware.config import (
 )
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
-from middleware.logs import add_request_ids
+from middleware.logs import add_request_ids, scrub_secrets
 from middleware.request import RequestContextMiddleware, capture_server_errors, instrument
+from middleware.scrub import TextScrubber
 from middleware.startup import (
     SdkOptions,
     SentryLifespan,
@@ -41,6 +42,7 @@ __all__ = [
     "SentryConfig",
     "SentryLifespan",
     "SentrySettings",
+    "TextScrubber",
     "WorkerMonitor",
     "__version__",
     "add_request_ids",
@@ -58,6 +60,7 @@ __all__ = [
     "load_settings",
     "parse_dsn",
     "redact_dsn",
+    "scrub_secrets",
     "set_user_context",
     "span",
     "trace_headers",

@@ -11,15 +11,21 @@ import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-from booty.config import SECRET_ENV, BootySettings, load_booty_settings
+from booty.config import (
+    IN_APP_INCLUDE,
+    SDK_OPTIONS,
+    SECRET_ENV,
+    BootySettings,
+    load_booty_settings,
+)
 from booty.queue import redact_database_url
 from middleware import (
     ConfigError,
     SentryConfig,
+    describe_config,
     init_sentry,
     load_sentry_config,
     parse_dsn,
-    redact_dsn,
 )
 
 EX_OK = 0
@@ -76,27 +82,17 @@ def check_config() -> int:
     except ConfigError as exc:
         print("sentry: refused")
         return _refuse(exc)
-    s = sentry.settings
     for line in warnings:
         print(f"warning: {line}")
-    print(f"environment: {s.environment}")
-    print(f"release: {s.release or '(none)'}")
-    print(f"dsn: {redact_dsn(s.dsn_value)}")
-    print(f"sample_rate: {s.sample_rate}")
-    print(f"traces_sample_rate: {s.traces_sample_rate}")
-    print(f"profiles_sample_rate: {s.profiles_sample_rate}")
-    print(f"send_default_pii: {str(s.send_default_pii).lower()}")
-    print(f"shutdown_timeout: {s.shutdown_timeout}")
-    print(f"storm_limit: {s.storm_limit} per {s.storm_window}s")
-    print(f"storm_ceiling: {s.storm_ceiling or '(none)'}")
-    print(f"local_variables: {s.local_variables}")
-    print(f"in_app_include: {s.in_app_include or '(none)'}")
-    print(f"worker_monitor: {s.worker_monitor or 'booty'}")
-    print(f"enable_logs: {str(s.enable_logs).lower()}")
-    print(f"local_logs_client_address: {str(s.local_logs_client_address).lower()}")
-    sources = s.trusted_trace_sources
-    default = "none" if sentry.production else "*"
-    print(f"trusted_trace_sources: {sources or f'{default} (the default)'}")
+    # The library's own view (`python -m middleware check`), with what Booty passes in code.
+    for line in describe_config(
+        sentry,
+        in_app_include=IN_APP_INCLUDE,
+        secret_env=SECRET_ENV,
+        sdk_options=SDK_OPTIONS,
+        service="booty",
+    ):
+        print(line)
     print(f"github_api_url: {booty.github_api_url}")
     print(f"llm_api_url: {booty.llm_api_url or '(none)'}")
     print(f"llm_model: {booty.llm_model}")
@@ -112,7 +108,6 @@ def check_config() -> int:
     for name in SECRET_ENV:
         value = getattr(booty, name.lower())
         print(f"{name.lower()}: {'set' if value is not None else '(unset)'}")
-    print(f"sentry: {sentry.mode}")
     return EX_OK if reachable else EX_FAILURE
 
 

@@ -12,7 +12,15 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from middleware import ConfigError, Problem, TextScrubber, is_production, load_settings
+from middleware import (
+    ConfigError,
+    Problem,
+    SdkOptions,
+    TextScrubber,
+    is_production,
+    load_settings,
+    unknown_variables,
+)
 
 # Environment variables whose exact values the scrubber removes from every event.
 SECRET_ENV = (
@@ -25,6 +33,17 @@ SECRET_ENV = (
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 REFUSED_EVERYWHERE = frozenset({"BOOTY_DATABASE_URL"})
 _FALLBACK = "; using the default"
+# Booty's frames are in-app wherever the service starts, not only from its checkout.
+IN_APP_INCLUDE = ("booty",)
+# The sdk's options Booty gives in code. Its GitHub and LLM calls (httpx) and its
+# queue's statements are spans and breadcrumbs of its own (github.py, llm.py,
+# queue/), named for what they do: of the integrations the sdk enables by itself,
+# httpx's would record each call a second time and none has anything else of
+# Booty's to instrument, so they are not loaded (a second of startup in the test
+# environment, where Litestar, Quart and SQLAlchemy are installed too).
+SDK_OPTIONS: SdkOptions = {"auto_enabling_integrations": False}
+# BOOTY_* variables read by the deploy kit, not by the service's settings.
+DEPLOY_VARIABLES = ("BOOTY_HOST", "BOOTY_PORT", "BOOTY_PYTHON")
 
 
 def _http_url(value: str | None) -> str | None:
@@ -135,4 +154,8 @@ def load_booty_settings() -> tuple[BootySettings, list[Problem]]:
         raise ConfigError(
             [Problem(p.variable, p.message.removesuffix(_FALLBACK)) for p in refused]
         )
+    known = {name.upper() for name in BootySettings.model_fields}
+    for name, suggestion in unknown_variables("BOOTY_", known, ignore=DEPLOY_VARIABLES):
+        hint = f"; did you mean {suggestion}?" if suggestion else ""
+        problems.append(Problem(name, f"is no Booty variable and is ignored{hint}"))
     return settings, problems

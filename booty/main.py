@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sentry_sdk.transport import Transport
 from starlette.exceptions import HTTPException
 
-from booty.config import SECRET_ENV, load_booty_settings
+from booty.config import IN_APP_INCLUDE, SDK_OPTIONS, SECRET_ENV, load_booty_settings
 from booty.internal import internal_allowed
 from booty.logs import configure_logging
 from booty.webhooks import router as webhooks_router
@@ -48,8 +48,8 @@ def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
             _lifespan,
             secret_env=SECRET_ENV,
             transport=sentry_transport,
-            # In-app frames wherever the service starts, not only from its checkout.
-            in_app_include=("booty",),
+            in_app_include=IN_APP_INCLUDE,
+            **SDK_OPTIONS,
         ),
         # In production the API's map is not published.
         docs_url=None if production else "/docs",

@@ -1,4 +1,4 @@
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
 from middleware.capture import capture_error
 from middleware.config import (
@@ -11,6 +11,7 @@ from middleware.config import (
     load_settings,
     parse_dsn,
     redact_dsn,
+    unknown_variables,
 )
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
@@ -22,9 +23,19 @@ from middleware.request import (
     instrument,
 )
 from middleware.scrub import TextScrubber
-from middleware.startup import SentryLifespan, init_from_environment, init_sentry
+from middleware.startup import (
+    SdkOptions,
+    SentryLifespan,
+    check_config,
+    describe_config,
+    init_from_environment,
+    init_sentry,
+)
 
-__version__ = version("booty")
+try:
+    __version__ = version("asgi-sentry-scope")
+except PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ConfigError",
@@ -32,6 +43,7 @@ __all__ = [
     "Problem",
     "RequestContextMiddleware",
     "RequestIdFilter",
+    "SdkOptions",
     "SentryConfig",
     "SentryLifespan",
     "SentrySettings",
@@ -42,6 +54,8 @@ __all__ = [
     "add_sentry_trace_meta",
     "capture_error",
     "capture_server_errors",
+    "check_config",
+    "describe_config",
     "get_request_id",
     "init_from_environment",
     "init_sentry",
@@ -56,4 +70,5 @@ __all__ = [
     "set_user_context",
     "span",
     "trace_headers",
+    "unknown_variables",
 ]

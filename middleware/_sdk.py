@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk import consts
 from sentry_sdk import serializer as _serializer
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
@@ -62,6 +63,7 @@ __all__ = [
     "pending_sessions",
     "record_lost_event",
     "safe_repr",
+    "sdk_option_names",
     "serialize_vars",
     "session_aggregate",
     "set_in_app_in_frames",
@@ -75,6 +77,11 @@ def filter_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The sdk's own header filter for request data (auth and cookies without PII)."""
     # With use_annotated_value=False every value is a plain string.
     return {k: str(v) for k, v in _filter_headers(headers, use_annotated_value=False).items()}
+
+
+def sdk_option_names() -> frozenset[str]:
+    """Every option `sentry_sdk.init` takes, in the installed sdk."""
+    return frozenset(consts.DEFAULT_OPTIONS)
 
 
 def set_logging_handler(integration: LoggingIntegration, handler: EventHandler) -> None:

@@ -24,7 +24,8 @@ usage: scripts/deploy.sh [--environment ENV] [--etc-dir DIR] [--service NAME]
                       (default: http://127.0.0.1:8000/health)
   --no-restart        only check and write release.env
 
-environment: BOOTY_BIN (default: the first booty on PATH),
+environment: BOOTY_PYTHON (the service virtualenv's python, which runs this
+checkout's booty as systemd does; default: the first python3 on PATH),
 DEPLOY_HEALTH_TIMEOUT (seconds, default 30), and SENTRY_AUTH_TOKEN with
 SENTRY_ORG and SENTRY_PROJECT to record the release with sentry-cli.
 EOF
@@ -75,8 +76,8 @@ sha=$(git -C "$repo" rev-parse --verify --quiet 'HEAD^{commit}') ||
     die "cannot resolve HEAD of $repo; nothing written"
 [[ $sha =~ ^[0-9a-f]{40}([0-9a-f]{24})?$ ]] || die "unexpected commit id from git; nothing written"
 
-booty=${BOOTY_BIN:-$(command -v booty || true)}
-[[ -n $booty && -x $booty ]] || die "no booty executable (set BOOTY_BIN or put booty on PATH)"
+python=${BOOTY_PYTHON:-$(command -v python3 || true)}
+[[ -n $python && -x $python ]] || die "no python to run booty (set BOOTY_PYTHON to the service virtualenv's)"
 
 release_env=$etc_dir/release.env
 secrets_env=$etc_dir/secrets.env
@@ -124,7 +125,9 @@ fi
 service_env+=("SENTRY_RELEASE=$sha" "SENTRY_ENVIRONMENT=$environment")
 
 say "checking release $sha for $environment"
-if ! env -i PATH="$PATH" LANG=C.UTF-8 "${service_env[@]}" "$booty" check-config >/dev/null; then
+# The checkout being deployed, as the unit runs it (`python -m booty.cli` in it).
+if ! env -i PATH="$PATH" LANG=C.UTF-8 PYTHONPATH="$repo" "${service_env[@]}" \
+    "$python" -m booty.cli check-config >/dev/null; then
     die "the service would refuse to start (see above); $release_env left unchanged"
 fi
 

@@ -11,6 +11,7 @@ from middleware.config.settings import (
     load_settings,
     parse_dsn,
     redact_dsn,
+    unknown_variables,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "load_settings",
     "parse_dsn",
     "redact_dsn",
+    "unknown_variables",
 ]

@@ -8,6 +8,7 @@ with one warning naming the variable. No message ever holds a DSN's key.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -50,6 +51,7 @@ __all__ = [
     "parse_dsn",
     "redact_dsn",
     "suggest_variable",
+    "unknown_variables",
 ]
 
 Rate = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -180,12 +182,17 @@ def load_sentry_config() -> SentryConfig:
     if refusals:
         raise ConfigError(refusals)
 
-    known = known_variables()
-    unknown = tuple(
-        (name, suggest_variable(name, known))
-        for name in sorted(env)
-        if name.startswith("SENTRY_")
-        and name not in known
-        and name not in FOREIGN_SENTRY_VARIABLES
-    )
+    unknown = unknown_variables("SENTRY_", known_variables(), ignore=FOREIGN_SENTRY_VARIABLES)
     return SentryConfig(settings, production, tuple(problems), unknown)
+
+
+def unknown_variables(
+    prefix: str, known: Iterable[str], *, ignore: Iterable[str] = ()
+) -> tuple[tuple[str, str | None], ...]:
+    """Variables under `prefix` neither `known` nor `ignore`d, each with its "did you mean"."""
+    names, skip = frozenset(known), frozenset(ignore)
+    return tuple(
+        (name, suggest_variable(name, names))
+        for name in sorted(os.environ)
+        if name.startswith(prefix) and name not in names and name not in skip
+    )

@@ -7,7 +7,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 import sentry_sdk
 from sentry_sdk.transport import Transport
@@ -17,6 +17,7 @@ from middleware._runtime import Runtime, acquire, release
 from middleware.capture import capture_unhandled
 from middleware.config import SentryConfig, load_sentry_config
 from middleware.scrub import TextScrubber, log_scrubbing
+from middleware.startup.options import SdkOptions, check_sdk_options, refuse_foreign_client
 from middleware.startup.sdk import SERVER_LOGGERS, TracesSampler, init_sentry, secret_values
 
 __all__ = [
@@ -46,8 +47,10 @@ def _start(
     transport: Transport | None,
     in_app_include: tuple[str, ...],
     traces_sampler: TracesSampler | None,
+    sdk_options: SdkOptions,
 ) -> Runtime:
     """Own the process's runtime, and say what the configuration lacks."""
+    refuse_foreign_client()
     for line in config.warnings():
         logger.warning("%s", line)
     if config.mode != "enabled":
@@ -61,6 +64,7 @@ def _start(
         "transport": transport,
         "in_app_include": in_app_include,
         "traces_sampler": traces_sampler,
+        "sdk options": sdk_options,
         "SENTRY_* settings": config.settings,
     }
     return acquire(
@@ -71,6 +75,7 @@ def _start(
             transport=transport,
             in_app_include=in_app_include,
             traces_sampler=traces_sampler,
+            **sdk_options,
         ),
     )
 
@@ -169,6 +174,7 @@ def init_from_environment(
     in_app_include: Iterable[str] = (),
     traces_sampler: TracesSampler | None = None,
     transport: Transport | None = None,
+    **sdk_options: Unpack[SdkOptions],
 ) -> bool:
     """Initialise Sentry now, for servers that run no lifespan (daphne).
 
@@ -187,6 +193,7 @@ def init_from_environment(
         transport=transport,
         in_app_include=tuple(in_app_include),
         traces_sampler=traces_sampler,
+        sdk_options=sdk_options,
     )
     return config.mode == "enabled"
 
@@ -206,12 +213,15 @@ class SentryLifespan:
         transport: Transport | None = None,
         in_app_include: Iterable[str] = (),
         traces_sampler: TracesSampler | None = None,
+        **sdk_options: Unpack[SdkOptions],
     ) -> None:
+        check_sdk_options(sdk_options)
         self.app_lifespan = _app_lifespan(app_lifespan)
         self.secret_env = tuple(secret_env)
         self.transport = transport
         self.in_app_include = tuple(in_app_include)
         self.traces_sampler = traces_sampler
+        self.sdk_options = sdk_options
 
     def __call__(self, app: Any) -> AbstractAsyncContextManager[Any]:
         return self._lifespan(app)
@@ -226,6 +236,7 @@ class SentryLifespan:
             transport=self.transport,
             in_app_include=self.in_app_include,
             traces_sampler=self.traces_sampler,
+            sdk_options=self.sdk_options,
         )
         started = False
         try:

@@ -6,7 +6,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from sentry_sdk.integrations.logging import ignore_logger
@@ -18,6 +18,12 @@ from middleware.capture import DeferringEventHandler, logging_integration, storm
 from middleware.config import SentryConfig, parse_dsn
 from middleware.logs import log_options
 from middleware.scrub import Scrubber
+from middleware.startup.options import compose, framework_integrations, refuse_foreign_client
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from middleware.startup.options import SdkOptions
 
 TracesSampler = Callable[[dict[str, Any]], float | bool]
 
@@ -29,6 +35,9 @@ SERVER_LOGGERS = (
     "hypercorn.error",  # hypercorn: "Error in ASGI Framework"
     "_granian.utils",  # granian: "Application callable raised an exception"
     "daphne.server",  # daphne: "Exception inside application"
+    # Litestar with debug or log_exceptions: "Uncaught exception", for a 404 too;
+    # its after_exception hook captures the errors it answers with a 5xx.
+    "litestar",
 )
 
 
@@ -50,8 +59,15 @@ def init_sentry(
     transport: Transport | None = None,
     in_app_include: Iterable[str] = (),
     traces_sampler: TracesSampler | None = None,
+    **sdk_options: Unpack[SdkOptions],
 ) -> BaseClient:
-    """Initialise the sdk from validated settings and return the client."""
+    """Initialise the sdk from validated settings and return the client.
+
+    `sdk_options` are sentry_sdk.init's own (middleware/startup/options.py):
+    the app's hooks run before the layer's scrubbing, its integrations beside
+    the layer's. RuntimeError if the app's own sentry_sdk.init() runs already.
+    """
+    refuse_foreign_client()
     settings = config.settings
     dsn = settings.dsn_value
     handler = DeferringEventHandler(level=logging.ERROR)
@@ -74,9 +90,6 @@ def init_sentry(
         "traces_sampler": traces_sampler,
         "shutdown_timeout": settings.shutdown_timeout,
         "spotlight": settings.spotlight,
-        # Starlette/FastAPI integrations patch Starlette.__call__ and cost a transaction
-        # per request even at traces 0; RequestContextMiddleware does their work.
-        "auto_enabling_integrations": False,
         "integrations": [logging_integration(handler)],
         "event_scrubber": scrubber.event_scrubber,
         "before_send": scrubber.before_send,
@@ -103,6 +116,14 @@ def init_sentry(
         options["profiles_sample_rate"] = settings.profiles_sample_rate
     if settings.send_default_pii:
         options["send_default_pii"] = True
+    options = compose(options, sdk_options)
+    if options.get("auto_enabling_integrations", True):
+        # The sdk's integrations stay on (httpx, SQLAlchemy, redis... give breadcrumbs
+        # and spans) but for the ASGI framework ones: they patch Starlette.__call__
+        # and cost a transaction per request even at traces 0, and
+        # RequestContextMiddleware does their work.
+        disabled = options.get("disabled_integrations", ())
+        options["disabled_integrations"] = [*framework_integrations(), *disabled]
     with warnings.catch_warnings():
         # send_default_pii is deprecated in favour of data_collection, but
         # data_collection disables the EventScrubber we build on.

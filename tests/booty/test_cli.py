@@ -15,7 +15,7 @@ import pytest
 from tests.support import EnvelopeServer, answers, free_port, wait_until
 from tests.support.corpus import WEBHOOK_SECRET
 
-BOOTY = str(Path(sys.executable).parent / "booty")
+BOOTY = [sys.executable, "-m", "booty"]
 UVICORN = str(Path(sys.executable).parent / "uvicorn")
 DSN_PUBLIC = "publickey0123456789abcdef"
 WEBHOOK_SECRET_B64 = base64.urlsafe_b64encode(WEBHOOK_SECRET.encode()).decode()
@@ -23,7 +23,7 @@ WEBHOOK_SECRET_B64 = base64.urlsafe_b64encode(WEBHOOK_SECRET.encode()).decode()
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [BOOTY, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ)
+        [*BOOTY, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ)
     )
 
 
@@ -83,6 +83,28 @@ def test_check_config_prints_the_capture_settings(monkeypatch: pytest.MonkeyPatc
         "enable_logs: true",
     ):
         assert line in result.stdout.splitlines()
+
+
+def test_check_config_shows_what_booty_passes_in_code() -> None:
+    result = run("check-config")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "in_app_include: booty" in lines
+    assert any(line.startswith("secret_env: GITHUB_TOKEN, LLM_API_KEY") for line in lines)
+
+
+def test_check_config_suggests_a_booty_variable_for_a_typo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOOTY_WORKRES", "2")
+    monkeypatch.setenv("BOOTY_PORT", "8001")  # the unit's, not the settings'
+    result = run("check-config")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: invalid configuration: BOOTY_WORKRES is no Booty variable and is ignored; "
+        "did you mean BOOTY_WORKERS?"
+    ]
 
 
 def test_check_config_without_dsn_says_disabled() -> None:
@@ -184,7 +206,7 @@ def test_service_starts_and_logs_reach_the_operator(how: str, tmp_path: Path) ->
     if how == "uvicorn":
         command = [UVICORN, "booty.main:app", "--port", str(port)]
     else:
-        command = [BOOTY, "serve", "--port", str(port)]
+        command = [*BOOTY, "serve", "--port", str(port)]
     with server(command, port) as output:
         request_id = "operator-check-1"
         response = httpx.get(

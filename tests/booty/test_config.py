@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from booty.config import load_booty_settings
 from middleware.config.settings import ConfigError
 
-BOOTY = str(Path(sys.executable).parent / "booty")
+BOOTY = [sys.executable, "-m", "booty"]
 HIDDEN = "Zq7secretpart9"
 BAD_URLS = [
     f"https://api.example.com/v1?key={HIDDEN}",
@@ -63,7 +62,7 @@ def test_check_config_never_prints_the_credential(
     monkeypatch.setenv("SENTRY_DSN", "https://publickey0123456789abcdef@sentry.invalid/42")
     monkeypatch.setenv("LLM_API_URL", f"https://api.example.com/v1?key={HIDDEN}")
     result = subprocess.run(
-        [BOOTY, "check-config"], capture_output=True, text=True, timeout=30, env=dict(os.environ)
+        [*BOOTY, "check-config"], capture_output=True, text=True, timeout=30, env=dict(os.environ)
     )
     assert result.returncode == (78 if environment == "production" else 0)
     assert "LLM_API_URL" in result.stdout + result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_SH = REPO / "scripts" / "deploy.sh"
 UNIT = REPO / "systemd" / "booty.service"
-BOOTY_BIN = Path(sys.executable).with_name("booty")
+BOOTY_PYTHON = Path(sys.executable)
 
 
 def head_sha(repo: Path = REPO) -> str:
@@ -40,7 +40,7 @@ def deploy(
     The strict umask shows that release.env's mode is set, not inherited.
     """
     path = os.environ["PATH"] if bin_dir is None else f"{bin_dir}:{os.environ['PATH']}"
-    environ = {"PATH": path, "BOOTY_BIN": str(BOOTY_BIN), "LANG": "C.UTF-8", **(env or {})}
+    environ = {"PATH": path, "BOOTY_PYTHON": str(BOOTY_PYTHON), "LANG": "C.UTF-8", **(env or {})}
     return subprocess.run(
         [str(script), "--etc-dir", str(etc_dir), *args],
         cwd=cwd,

@@ -150,11 +150,11 @@ def test_outside_a_git_checkout_nothing_is_written(tmp_path: Path) -> None:
     assert_only(etc, "secrets.env", "release.env")
 
 
-def test_a_missing_booty_is_an_error(tmp_path: Path) -> None:
+def test_a_missing_python_is_an_error(tmp_path: Path) -> None:
     etc = make_etc(tmp_path)
-    result = deploy(etc, "--no-restart", env={"BOOTY_BIN": str(tmp_path / "nope")})
+    result = deploy(etc, "--no-restart", env={"BOOTY_PYTHON": str(tmp_path / "nope")})
     assert result.returncode != 0
-    assert "no booty executable" in result.stderr
+    assert "no python to run booty" in result.stderr
     assert_only(etc, "secrets.env")
 
 

@@ -25,12 +25,16 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from sentry_sdk.envelope import Envelope
+from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.transport import Transport
 from starlette.applications import Starlette
 
-from middleware import SentryLifespan, init_from_environment, instrument
+from middleware import SdkOptions, SentryLifespan, init_from_environment, instrument
 
 FAKE_DSN = "https://publickey0123456789abcdef@sentry.invalid/42"
+# The suites drive their apps with TestClient, an httpx client in the same process:
+# the sdk's httpx integration would add trace headers to the requests themselves.
+SDK_OPTIONS: SdkOptions = {"disabled_integrations": (HttpxIntegration,)}
 
 
 class CountingTransport(Transport):
@@ -70,7 +74,9 @@ class Mounting:
                 if self.form == "readme":
                     bound = signature.bind(app, *args, **kwargs)
                     own = bound.arguments.get("lifespan")
-                    bound.arguments["lifespan"] = SentryLifespan(own, transport=self.transport)
+                    bound.arguments["lifespan"] = SentryLifespan(
+                        own, transport=self.transport, **SDK_OPTIONS
+                    )
                     args, kwargs = bound.args[1:], bound.kwargs
                 original(app, *args, **kwargs)
             finally:
@@ -83,7 +89,7 @@ class Mounting:
         if self.form == "instrument":
             router = app.router
             router.lifespan_context = SentryLifespan(
-                router.lifespan_context, transport=self.transport
+                router.lifespan_context, transport=self.transport, **SDK_OPTIONS
             )
         instrument(app)
 
@@ -98,7 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("BOOTY_SUITE_SENTRY", "on") == "on":
         monkeypatch.setenv("SENTRY_DSN", FAKE_DSN)
         transport = CountingTransport()
-        init_from_environment(transport=transport)
+        init_from_environment(transport=transport, **SDK_OPTIONS)
     config.stash[_TRANSPORT] = transport
     mounting = Mounting(os.environ.get("BOOTY_SUITE_FORM", "instrument"), transport)
     for cls in (Starlette, FastAPI):

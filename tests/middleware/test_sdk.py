@@ -300,3 +300,11 @@ def test_session_aggregate_is_the_one_the_sdk_counts_and_sends() -> None:
     assert ours == [{"started": started, "crashed": 1, "exited": 2}]
     assert sum(a.get("exited", 0) for a in sessions["aggregates"]) == 3
     client.close(timeout=0)
+
+
+def test_sdk_option_names_are_sentry_sdk_inits_keywords() -> None:
+    names = _sdk.sdk_option_names()
+    assert {"before_send", "integrations", "disabled_integrations", "ignore_errors"} <= names
+    assert "before_sned" not in names
+    sentry_sdk.init(**dict.fromkeys(["before_send", "ignore_errors"]))  # type: ignore[arg-type]
+    assert sentry_sdk.get_client().options["before_send"] is None

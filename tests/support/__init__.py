@@ -1,6 +1,6 @@
 """Helpers the tests share: a capturing transport, an envelope server, ports and waits."""
 
-from tests.support.asgi import app_with, running, websocket_scope
+from tests.support.asgi import AsgiClient, app_with, running, websocket_scope
 from tests.support.sentry import (
     FAKE_DSN,
     CapturingTransport,
@@ -16,6 +16,7 @@ __all__ = [
     "INCOMING",
     "PARENT_SPAN_ID",
     "TRACE_ID",
+    "AsgiClient",
     "CapturingTransport",
     "EnvelopeServer",
     "SentryInit",

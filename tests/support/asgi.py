@@ -14,6 +14,23 @@ from starlette.types import ASGIApp, Scope
 from middleware import SentryLifespan, instrument
 from tests.support.sentry import CapturingTransport
 
+# httpx's own send, taken before sentry-sdk's HttpxIntegration wraps it (conftest
+# imports this module before any test starts the sdk).
+_HTTPX_SEND = httpx.AsyncClient.send
+if _HTTPX_SEND.__module__ != "httpx._client":
+    raise RuntimeError("tests.support.asgi must be imported before sentry-sdk patches httpx")
+
+
+class AsgiClient(httpx.AsyncClient):
+    """An httpx client the sdk does not instrument, for driving an app in memory.
+
+    The app runs inside the client's call, so an instrumented test client would
+    make its own span the app's parent and its trace headers the app's trace,
+    and leave a breadcrumb on every request's events: nothing a real client does.
+    """
+
+    send = _HTTPX_SEND
+
 
 def app_with(*routes: BaseRoute, transport: CapturingTransport | None = None) -> FastAPI:
     """A FastAPI app with the plugin and only the routes a test needs."""
@@ -35,7 +52,7 @@ async def running(
         transport = httpx.ASGITransport(
             app=manager.app, raise_app_exceptions=False, root_path=root_path
         )
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        async with AsgiClient(transport=transport, base_url=base_url) as client:
             yield client
 
 

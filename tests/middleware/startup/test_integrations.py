@@ -1,0 +1,93 @@
+"""The sdk's own integrations stay on beside the request layer: breadcrumbs and spans."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import respx
+import sentry_sdk
+from sqlalchemy import create_engine, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from middleware import SentryLifespan, init_sentry, instrument, load_sentry_config
+from tests.support import CapturingTransport, running
+
+SECRET = "plainvalue-7c1d0f4e9b2a"
+UPSTREAM = "https://upstream.invalid/items"
+
+
+def build_app(transport: CapturingTransport) -> Starlette:
+    engine = create_engine("sqlite://")
+
+    async def failing(request: Request) -> JSONResponse:
+        async with httpx.AsyncClient() as client:
+            await client.get(UPSTREAM, params={"api_key": SECRET, "page": "2"})
+        with engine.connect() as connection:
+            connection.execute(text(f"SELECT 1 WHERE 'token' != '{SECRET}'"))
+        raise RuntimeError("failed after the upstream call and the query")
+
+    app = Starlette(
+        routes=[Route("/failing", failing)],
+        lifespan=SentryLifespan(transport=transport, secret_env=["UPSTREAM_TOKEN"]),
+    )
+    instrument(app)
+    return app
+
+
+@pytest.fixture
+def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
+    monkeypatch.setenv("UPSTREAM_TOKEN", SECRET)
+    with respx.mock(assert_all_called=True) as router:
+        router.get(UPSTREAM).mock(return_value=httpx.Response(200, json=[]))
+        yield router
+
+
+@pytest.mark.usefixtures("upstream")
+async def test_http_and_db_calls_leave_scrubbed_breadcrumbs_on_the_one_event(
+    capture: CapturingTransport,
+) -> None:
+    async with running(build_app(capture)) as client:
+        response = await client.get("/failing")
+    assert response.status_code == 500
+    (event,) = capture.events
+    crumbs = event["breadcrumbs"]["values"]
+    (http,) = [c for c in crumbs if c.get("category") == "httplib"]
+    assert http["data"]["url"] == UPSTREAM
+    # The sdk names it "status_code" before 2.6x and "http.response.status_code" after.
+    assert 200 in (http["data"].get("status_code"), http["data"].get("http.response.status_code"))
+    assert http["data"]["http.query"] == "[Filtered]"
+    (query,) = [c for c in crumbs if c.get("category") == "query"]
+    assert query["message"].startswith("SELECT 1 WHERE 'token' != ")
+    assert SECRET.encode() not in capture.serialized()
+
+
+@pytest.mark.usefixtures("upstream")
+async def test_http_and_db_calls_are_spans_of_the_request_under_tracing(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", "1")
+    async with running(build_app(capture)) as client:
+        await client.get("/failing")
+    (event,) = capture.events
+    (transaction,) = capture.transactions
+    assert event["contexts"]["trace"]["trace_id"] == transaction["contexts"]["trace"]["trace_id"]
+    ops = {span["op"] for span in transaction["spans"]}
+    assert {"http.client", "db"} <= ops
+    (call,) = [s for s in transaction["spans"] if s["op"] == "http.client"]
+    assert call["description"] == f"GET {UPSTREAM}"
+    assert SECRET.encode() not in capture.serialized()
+
+
+def test_the_sdks_framework_integrations_are_off_and_the_rest_on(
+    capture: CapturingTransport,
+) -> None:
+    client = init_sentry(load_sentry_config(), transport=capture)
+    enabled = set(client.integrations)
+    assert {"httpx", "sqlalchemy", "stdlib", "logging"} <= enabled
+    assert not enabled & {"starlette", "fastapi", "litestar", "quart"}
+    assert sentry_sdk.get_client() is client

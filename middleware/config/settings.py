@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -104,6 +105,11 @@ class SentrySettings(BaseSettings):
     # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
     worker_monitor: WorkerMonitorSlug | None = None
     enable_logs: bool = False
+    # Delivery (middleware/delivery): envelopes kept on disk until Sentry answered
+    # them; unset, the sdk's own transport sends from memory.
+    spool_dir: Path | None = None
+    spool_max_mb: Annotated[int, Field(ge=1, le=1024 * 1024)] = 64
+    send_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
 
     @property
     def in_app_packages(self) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import sentry_sdk
@@ -40,6 +41,7 @@ def _start(
     transport: Transport | None,
     in_app_include: tuple[str, ...],
     traces_sampler: TracesSampler | None,
+    spool_dir: Path | None = None,
 ) -> Runtime:
     """Own the process's runtime, and say what the configuration lacks."""
     for line in config.warnings():
@@ -55,6 +57,7 @@ def _start(
         "transport": transport,
         "in_app_include": in_app_include,
         "traces_sampler": traces_sampler,
+        "spool_dir": spool_dir,
         "SENTRY_* settings": config.settings,
     }
     return acquire(
@@ -65,6 +68,7 @@ def _start(
             transport=transport,
             in_app_include=in_app_include,
             traces_sampler=traces_sampler,
+            spool_dir=spool_dir,
         ),
     )
 
@@ -146,8 +150,11 @@ class SentryLifespan:
         transport: Transport | None = None,
         in_app_include: Iterable[str] = (),
         traces_sampler: TracesSampler | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
         self.app_lifespan = app_lifespan
+        # Where envelopes are spooled when SENTRY_SPOOL_DIR is unset (none: in memory).
+        self.spool_dir = spool_dir
         self.secret_env = tuple(secret_env)
         self.transport = transport
         self.in_app_include = tuple(in_app_include)
@@ -167,6 +174,7 @@ class SentryLifespan:
                 transport=self.transport,
                 in_app_include=self.in_app_include,
                 traces_sampler=self.traces_sampler,
+                spool_dir=self.spool_dir,
             )
         except BaseException:
             unscrub_logs()

@@ -6,6 +6,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import sentry_sdk
@@ -16,6 +17,7 @@ from middleware._runtime import Runtime
 from middleware._sdk import BaseClient, attach
 from middleware.capture import DeferringEventHandler, logging_integration, storm
 from middleware.config import SentryConfig, parse_dsn
+from middleware.delivery import transport_from_settings
 from middleware.logs import log_options
 from middleware.scrub import Scrubber
 
@@ -48,8 +50,12 @@ def init_sentry(
     transport: Transport | None = None,
     in_app_include: Iterable[str] = (),
     traces_sampler: TracesSampler | None = None,
+    spool_dir: Path | None = None,
 ) -> BaseClient:
-    """Initialise the sdk from validated settings and return the client."""
+    """Initialise the sdk from validated settings and return the client.
+
+    `spool_dir` is where envelopes are spooled when SENTRY_SPOOL_DIR is unset.
+    """
     settings = config.settings
     dsn = settings.dsn_value
     handler = DeferringEventHandler(level=logging.ERROR)
@@ -76,7 +82,10 @@ def init_sentry(
         "before_send": scrubber.before_send,
         "before_send_transaction": scrubber.before_send_transaction,
         "before_breadcrumb": scrubber.before_breadcrumb,
-        "transport": transport,
+        # Without a spool directory, the sdk's own transport.
+        "transport": (
+            transport if transport is not None else transport_from_settings(settings, spool_dir)
+        ),
         # The sdk's sending thread waits for the GIL behind a busy event loop, so a
         # burst of errors outruns it; its default queue of 100 then drops the rest.
         # Storm events are lean (a few KB), so a deeper queue costs little memory.

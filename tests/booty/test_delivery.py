@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import Booty, burst, serve
-from tests.support import EnvelopeServer, wait_until
+from tests.support import EnvelopeServer, free_port, wait_until
 
 FAIL = "/internal/sentry-test"
 
@@ -62,3 +63,87 @@ def test_30_errors_then_sigterm_delivers_30(booty: Booty, envelope_server: Envel
     assert "Application shutdown complete" in stderr
     events = _check_one_event_per_request(envelope_server, responses)
     assert len(events) == 30
+
+
+# Delivery that survives a far Sentry, a kill, an outage: envelopes spooled on disk.
+SHUTDOWN_TIMEOUT = 2.0
+
+
+def _spooled_env(dsn: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "SENTRY_DSN": dsn,
+        "SENTRY_SPOOL_DIR": str(tmp_path / "spool"),
+        "SENTRY_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT),
+        "BOOTY_DB_PATH": str(tmp_path / "delivery.db"),
+        **extra,
+    }
+
+
+def _event_ids(server: EnvelopeServer) -> list[str]:
+    return [e["event_id"] for e in server.events]
+
+
+def _wait_for_events(server: EnvelopeServer, expected: set[str], timeout: float) -> None:
+    wait_until(lambda: expected <= set(_event_ids(server)), "every event", timeout, interval=0.2)
+
+
+def _answered_ids(responses: list[httpx.Response]) -> set[str]:
+    assert [r.status_code for r in responses] == [500] * len(responses)
+    return {r.json()["event_id"] for r in responses}
+
+
+def _spool_files(tmp_path: Path) -> list[Path]:
+    return [p for p in (tmp_path / "spool").iterdir() if not p.name.startswith(".")]
+
+
+def test_a_far_sentry_then_sigterm_then_a_restart_delivers_every_event_once(
+    tmp_path: Path,
+) -> None:
+    far = EnvelopeServer(delay=0.1)
+    try:
+        env = _spooled_env(far.dsn, tmp_path)
+        with serve("booty.main:app", env, tmp_path) as first:
+            expected = _answered_ids(burst(first.base, [FAIL] * 200, clients=32))
+            asked = time.monotonic()
+            first.stop()
+            stopped = time.monotonic() - asked
+        assert stopped <= SHUTDOWN_TIMEOUT + 1
+        assert len(set(_event_ids(far))) < 200  # the rest waits on disk
+        with serve("booty.main:app", env, tmp_path):
+            _wait_for_events(far, expected, timeout=60)
+            wait_until(lambda: not _spool_files(tmp_path), "an empty spool", 10)
+        ids = _event_ids(far)
+        assert set(ids) == expected
+        assert len(ids) - len(expected) <= 2  # at most 1% sent twice
+    finally:
+        far.close()
+
+
+def test_answered_failures_survive_a_sigkill(tmp_path: Path) -> None:
+    far = EnvelopeServer(delay=0.1)
+    try:
+        env = _spooled_env(far.dsn, tmp_path)
+        with serve("booty.main:app", env, tmp_path) as first:
+            expected = _answered_ids(burst(first.base, [FAIL] * 60, clients=30))
+            first.process.kill()
+            first.process.wait(timeout=10)
+        with serve("booty.main:app", env, tmp_path):
+            _wait_for_events(far, expected, timeout=60)
+        assert set(_event_ids(far)) == expected
+    finally:
+        far.close()
+
+
+def test_errors_while_sentry_is_down_arrive_once_it_is_back(tmp_path: Path) -> None:
+    port = free_port()
+    env = _spooled_env(f"http://publickey0123456789abcdef@127.0.0.1:{port}/42", tmp_path)
+    with serve("booty.main:app", env, tmp_path) as booty:
+        expected = _answered_ids(burst(booty.base, [FAIL] * 50, clients=25))
+        time.sleep(3)
+        back = EnvelopeServer(port=port)
+        try:
+            _wait_for_events(back, expected, timeout=60)
+        finally:
+            booty.stop()
+            back.close()
+    assert set(_event_ids(back)) == expected

@@ -81,7 +81,7 @@ class EnvelopeServer:
     still full when its process is told to stop.
     """
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, port: int = 0) -> None:
         self.bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.status = 200
@@ -110,7 +110,8 @@ class EnvelopeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A given port: Sentry coming back where a client has been failing to reach it.
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.httpd.server_address[1]
         self.dsn = f"http://publickey0123456789abcdef@127.0.0.1:{self.port}/42"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -1,0 +1,6 @@
+"""Delivery that loses nothing: envelopes in a spool on disk, sent concurrently."""
+
+from middleware.delivery.spool import Spool, SpoolStatus
+from middleware.delivery.transport import SpoolTransport, spool_transport, transport_from_settings
+
+__all__ = ["Spool", "SpoolStatus", "SpoolTransport", "spool_transport", "transport_from_settings"]

@@ -18,7 +18,7 @@ from middleware.delivery.spool import Spool
 # cached envelopes, so that a spool emptied at once trips no abuse filter.
 CACHED_PACE = 0.1
 # Retries after a network error: 1 s, doubling, at most this.
-MAX_BACKOFF = 30.0
+MAX_BACKOFF = 10.0
 # How often the spool is read for envelopes other processes left.
 POLL = 5.0
 

@@ -97,8 +97,11 @@ class SpoolTransport(Transport):
 
     def _lost(self, data: bytes) -> None:
         old = Envelope.deserialize(data)
-        if old.get_event() is not None:
-            self._dropped += 1
+        event = old.get_event()
+        if event is not None:
+            # An envelope that carried earlier drops hands their count on.
+            carried = event.get("contexts", {}).get("spool", {}).get("dropped", 0)
+            self._dropped += 1 + carried
         for item in old.items:
             if item.type != "client_report":
                 self._http.record_lost_event("cache_overflow", item=item)

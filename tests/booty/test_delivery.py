@@ -147,3 +147,50 @@ def test_errors_while_sentry_is_down_arrive_once_it_is_back(tmp_path: Path) -> N
             booty.stop()
             back.close()
     assert set(_event_ids(back)) == expected
+
+
+def test_a_bounded_spool_drops_the_oldest_and_says_so_once_sentry_is_back(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    dsn = f"http://publickey0123456789abcdef@127.0.0.1:{port}/42"
+    env = _spooled_env(dsn, tmp_path, SENTRY_SPOOL_MAX_MB="1")
+    with serve("booty.main:app", env, tmp_path) as booty:
+        expected = _answered_ids(burst(booty.base, [FAIL] * 400, clients=32))
+        assert sum(p.stat().st_size for p in _spool_files(tmp_path)) <= 1024 * 1024
+        back = EnvelopeServer(port=port)
+        try:
+            wait_until(lambda: not _spool_files(tmp_path), "an empty spool", 60, interval=0.2)
+            booty.stop()  # its last flush sends the client report
+        finally:
+            back.close()
+    delivered = set(_event_ids(back))
+    assert delivered < expected
+    dropped = sum(e.get("contexts", {}).get("spool", {}).get("dropped", 0) for e in back.events)
+    assert len(delivered) + dropped == 400
+    lost = {
+        (entry["reason"], entry["category"]): entry["quantity"]
+        for report in back.items("client_report")
+        for entry in report["discarded_events"]
+    }
+    # The worker's cron check-ins count too, in their own category.
+    assert lost[("cache_overflow", "error")] == dropped
+
+
+def test_two_workers_then_sigterm_then_a_restart_deliver_every_event_once(
+    tmp_path: Path,
+) -> None:
+    far = EnvelopeServer(delay=0.1)
+    try:
+        env = _spooled_env(far.dsn, tmp_path)
+        with serve("booty.main:app", env, tmp_path, args=("--workers", "2")) as first:
+            expected = _answered_ids(burst(first.base, [FAIL] * 200, clients=32))
+            first.stop()
+        with serve("booty.main:app", env, tmp_path, args=("--workers", "2")):
+            _wait_for_events(far, expected, timeout=60)
+            wait_until(lambda: not _spool_files(tmp_path), "an empty spool", 10)
+        ids = _event_ids(far)
+        assert set(ids) == expected
+        assert len(ids) - len(expected) <= 2
+    finally:
+        far.close()

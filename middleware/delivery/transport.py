@@ -100,7 +100,7 @@ class SpoolTransport(Transport):
         event = old.get_event()
         if event is not None:
             # An envelope that carried earlier drops hands their count on.
-            carried = event.get("contexts", {}).get("spool", {}).get("dropped", 0)
+            carried = int(str(event.get("contexts", {}).get("spool", {}).get("dropped", 0)))
             self._dropped += 1 + carried
         for item in old.items:
             if item.type != "client_report":

@@ -5,7 +5,8 @@ name (so no reader ever sees half an envelope), renamed to a claim name that
 carries the sending process's pid and token (an atomic rename: of two processes
 that race for a file exactly one wins), then deleted once Sentry answered, or
 renamed back to its ready name when Sentry could not be reached. A claim whose
-process is gone, or older than any request can take, goes back to ready.
+process is gone (its pid no longer runs, or runs a process started later)
+goes back to ready.
 
 Nothing is fsynced: the spool survives the death of the process, not of the
 machine (docs/adr/024-sentry-integration.md).
@@ -23,8 +24,8 @@ from pathlib import Path
 
 SUFFIX = ".envelope"
 CLAIM = ".claim"
-# A claim lasts one request (the sdk's HTTP timeout is 30 s); older than this,
-# its process is gone even if its pid was reused.
+# Without /proc: a claim lasts one request (the sdk's HTTP timeout is 30 s);
+# older than this, its process is gone even if its pid was reused.
 CLAIM_LEASE = 120.0
 # A temporary file this old belongs to a writer that died in the middle.
 STALE_TEMPORARY = 60.0
@@ -49,14 +50,29 @@ def _claim_owner(name: str) -> tuple[str, int, str] | None:
     return parts[0], int(parts[1]), parts[2]
 
 
-def _alive(pid: int) -> bool:
+def _start_time(pid: int) -> str | None:
+    """When the process started (clock ticks since boot), or None without /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The 22nd field; the 2nd, the command, may hold spaces and parentheses.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int, token: str, age: float) -> bool:
+    """Whether the process that made a claim still runs: its pid with the same start
+    time (a reused pid has another), else any process with its pid and a young lease."""
+    started = _start_time(pid)
+    if started is not None:
+        return started == token
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return age < CLAIM_LEASE
 
 
 class Spool:
@@ -75,10 +91,10 @@ class Spool:
 
     @property
     def owner(self) -> str:
-        """This process's claim tag: pid and a token (a forked child gets its own)."""
+        """This process's claim tag: its pid and start time (a forked child has its own)."""
         pid = os.getpid()
         if pid != self._pid:
-            self._pid, self._token = pid, secrets.token_hex(4)
+            self._pid, self._token = pid, _start_time(pid) or secrets.token_hex(4)
         return f"{self._pid}.{self._token}"
 
     def write(self, data: bytes) -> tuple[str, list[bytes]]:
@@ -164,8 +180,8 @@ class Spool:
             age = now - entry.stat().st_mtime
         except FileNotFoundError:
             return None
-        mine = pid == os.getpid() and token == self.owner.split(".")[1]
-        if mine or (age < CLAIM_LEASE and pid != os.getpid() and _alive(pid)):
+        mine = pid == os.getpid()
+        if (f"{pid}.{token}" == self.owner) if mine else _alive(pid, token, age):
             return None
         try:
             os.rename(entry.path, self.directory / ready)

@@ -7,12 +7,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.e2e.server import Booty, burst, serve
 from tests.support import EnvelopeServer, free_port, wait_until
+from tests.support.corpus import (
+    CLIENT_IP,
+    CLIENT_IP_HEADERS,
+    CORPUS,
+    EMAIL,
+    EMAIL_HEADERS,
+    INTERNAL_TOKEN,
+    QUERY_KEYS,
+    SECRET_ENV_VALUES,
+)
 
 FAIL = "/internal/sentry-test"
 
@@ -194,3 +205,41 @@ def test_two_workers_then_sigterm_then_a_restart_deliver_every_event_once(
         assert len(ids) - len(expected) <= 2
     finally:
         far.close()
+
+
+def test_the_spool_holds_scrubbed_envelopes_only(tmp_path: Path) -> None:
+    port = free_port()  # Sentry is down: every envelope stays on disk
+    env = _spooled_env(
+        f"http://publickey0123456789abcdef@127.0.0.1:{port}/42",
+        tmp_path,
+        **SECRET_ENV_VALUES,
+        SENTRY_TRACES_SAMPLE_RATE="1.0",
+        SENTRY_ENABLE_LOGS="true",
+    )
+    planted = [p for p in CORPUS if len(p.text) < 200]
+    query = "&".join(
+        [
+            *(f"p{i}={quote(p.text, safe='')}" for i, p in enumerate(planted)),
+            *(p.text for p in QUERY_KEYS),
+        ]
+    )
+    headers = {f"X-Probe-{i}": p.text for i, p in enumerate(CORPUS)}
+    headers.update({name: CLIENT_IP for name in CLIENT_IP_HEADERS})
+    headers.update({name: EMAIL for name in EMAIL_HEADERS})
+    with serve("booty.main:app", env, tmp_path) as booty:
+        response = httpx.get(
+            f"{booty.base}{FAIL}?{query}",
+            headers={"Authorization": f"Bearer {INTERNAL_TOKEN}", **headers},
+        )
+        assert response.status_code == 500
+        booty.stop()
+    spool = tmp_path / "spool"
+    files = _spool_files(tmp_path)
+    spooled = b"".join(p.read_bytes() for p in files)
+    assert response.json()["event_id"].encode() in spooled
+    assert b'"type":"transaction"' in spooled
+    assert spool.stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o600}
+    needles = {n for p in [*CORPUS, *QUERY_KEYS] for n in p.all_needles} | {CLIENT_IP, EMAIL}
+    for needle in sorted(needles):
+        assert needle.encode() not in spooled, f"in the spool: {needle[-60:]}"

@@ -86,6 +86,9 @@ class EnvelopeServer:
         self.headers: list[dict[str, str]] = []
         self.status = 200
         self.response_headers: dict[str, str] = {}
+        # The most requests it was answering at once.
+        self.most_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         server = self
 
@@ -95,9 +98,13 @@ class EnvelopeServer:
                 body = self.rfile.read(length)
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
+                with server._lock:
+                    server._in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server._in_flight)
                 if delay:
                     time.sleep(delay)
                 with server._lock:
+                    server._in_flight -= 1
                     server.bodies.append(body)
                     server.headers.append(dict(self.headers))
                 self.send_response(server.status)

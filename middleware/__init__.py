@@ -13,6 +13,7 @@ from middleware.config import (
     redact_dsn,
 )
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
+from middleware.delivery import spool_problem, spool_status
 from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
 from middleware.logs import add_request_ids
 from middleware.request import RequestContextMiddleware, capture_server_errors, instrument
@@ -46,5 +47,7 @@ __all__ = [
     "redact_dsn",
     "set_user_context",
     "span",
+    "spool_problem",
+    "spool_status",
     "trace_headers",
 ]

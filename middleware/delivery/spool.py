@@ -75,6 +75,24 @@ def _alive(pid: int, token: str, age: float) -> bool:
     return age < CLAIM_LEASE
 
 
+def spool_status(directory: Path) -> SpoolStatus:
+    """What the spool in `directory` holds (it changes nothing)."""
+    files, size, oldest = 0, 0, None
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.name.endswith((SUFFIX, CLAIM)):
+                continue
+            try:
+                size += entry.stat().st_size
+            except FileNotFoundError:
+                continue
+            files += 1
+            written = int(entry.name[:20]) / 1e9
+            oldest = written if oldest is None else min(oldest, written)
+    age = None if oldest is None else max(0.0, time.time() - oldest)
+    return SpoolStatus(directory, files, size, age)
+
+
 class Spool:
     def __init__(self, directory: Path, *, max_bytes: int) -> None:
         self.directory = directory
@@ -154,18 +172,7 @@ class Spool:
         return sorted(names)
 
     def status(self) -> SpoolStatus:
-        files, size, oldest = 0, 0, None
-        for entry in self._entries():
-            if entry.name.endswith((SUFFIX, CLAIM)):
-                try:
-                    size += entry.stat().st_size
-                except FileNotFoundError:
-                    continue
-                files += 1
-                written = int(entry.name[:20]) / 1e9
-                oldest = written if oldest is None else min(oldest, written)
-        age = None if oldest is None else max(0.0, time.time() - oldest)
-        return SpoolStatus(self.directory, files, size, age)
+        return spool_status(self.directory)
 
     def _entries(self) -> Iterator[os.DirEntry[str]]:
         with os.scandir(self.directory) as entries:

@@ -10,6 +10,7 @@ through middleware/_sdk.py; what it lacks is written here.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from middleware._sdk import (
     post_envelope,
     prepare_envelope,
 )
-from middleware.config import SentrySettings
+from middleware.config import ConfigError, Problem, SentryConfig
 from middleware.delivery.senders import Job, Senders
 from middleware.delivery.spool import Spool
 
@@ -155,13 +156,40 @@ def spool_transport(directory: Path, *, max_mb: int, concurrency: int) -> type[T
     return BoundSpoolTransport
 
 
+def spool_problem(directory: Path) -> str | None:
+    """Why envelopes could not be spooled in `directory`, or None (it changes nothing)."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"is not a directory: {existing}"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return "is not writable" if existing == directory else f"cannot be created in {existing}"
+    return None
+
+
 def transport_from_settings(
-    settings: SentrySettings, default_dir: Path | None = None
+    config: SentryConfig, default_dir: Path | None = None
 ) -> type[Transport] | None:
-    """The spooling transport SENTRY_SPOOL_DIR (else `default_dir`) asks for, or None."""
+    """The spooling transport SENTRY_SPOOL_DIR (else `default_dir`) asks for, or None.
+
+    A spool that cannot be written refuses the start in production; elsewhere
+    envelopes are sent from memory, with a warning.
+    """
+    settings = config.settings
     directory = settings.spool_dir or default_dir
     if directory is None:
         return None
-    return spool_transport(
-        directory, max_mb=settings.spool_max_mb, concurrency=settings.send_concurrency
-    )
+    problem = spool_problem(directory)
+    if problem is None:
+        try:
+            return spool_transport(
+                directory, max_mb=settings.spool_max_mb, concurrency=settings.send_concurrency
+            )
+        except OSError as exc:
+            problem = f"cannot be used: {exc.strerror}"
+    found = Problem("SENTRY_SPOOL_DIR", f"{directory} {problem}")
+    if config.production:
+        raise ConfigError([found])
+    logger.warning("invalid configuration: %s; sending from memory", found)
+    return None

@@ -84,7 +84,7 @@ def init_sentry(
         "before_breadcrumb": scrubber.before_breadcrumb,
         # Without a spool directory, the sdk's own transport.
         "transport": (
-            transport if transport is not None else transport_from_settings(settings, spool_dir)
+            transport if transport is not None else transport_from_settings(config, spool_dir)
         ),
         # The sdk's sending thread waits for the GIL behind a busy event loop, so a
         # burst of errors outruns it; its default queue of 100 then drops the rest.

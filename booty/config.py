@@ -95,3 +95,15 @@ def load_booty_settings() -> tuple[BootySettings, list[Problem]]:
     """Booty's settings under the same policy as Sentry's: refuse in production."""
     production = is_production(os.environ.get("SENTRY_ENVIRONMENT"))
     return load_settings(BootySettings, production=production)
+
+
+def sentry_spool_dir(db_path: Path) -> Path:
+    """Where Sentry envelopes wait for delivery unless SENTRY_SPOOL_DIR says otherwise:
+    beside the job database, in the unit's StateDirectory=."""
+    return db_path.parent / "sentry-spool"
+
+
+def default_sentry_spool_dir() -> Path:
+    """sentry_spool_dir from the environment, before the settings are validated."""
+    default: Path = BootySettings.model_fields["booty_db_path"].default
+    return sentry_spool_dir(Path(os.environ.get("BOOTY_DB_PATH") or default))

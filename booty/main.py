@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sentry_sdk.transport import Transport
 from starlette.exceptions import HTTPException
 
-from booty.config import SECRET_ENV, load_booty_settings
+from booty.config import SECRET_ENV, default_sentry_spool_dir, load_booty_settings
 from booty.internal import internal_allowed
 from booty.logs import configure_logging
 from booty.webhooks import router as webhooks_router
@@ -50,6 +50,8 @@ def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
             transport=sentry_transport,
             # In-app frames wherever the service starts, not only from its checkout.
             in_app_include=("booty",),
+            # Envelopes wait on disk until Sentry answered them.
+            spool_dir=default_sentry_spool_dir(),
         ),
         # In production the API's map is not published.
         docs_url=None if production else "/docs",

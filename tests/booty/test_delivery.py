@@ -119,7 +119,6 @@ def test_a_far_sentry_then_sigterm_then_a_restart_delivers_every_event_once(
             first.stop()
             stopped = time.monotonic() - asked
         assert stopped <= SHUTDOWN_TIMEOUT + 1
-        assert len(set(_event_ids(far))) < 200  # the rest waits on disk
         with serve("booty.main:app", env, tmp_path):
             _wait_for_events(far, expected, timeout=60)
             wait_until(lambda: not _spool_files(tmp_path), "an empty spool", 10)

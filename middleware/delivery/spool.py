@@ -14,6 +14,7 @@ machine (docs/adr/024-sentry-integration.md).
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import threading
@@ -98,6 +99,7 @@ class Spool:
         self.directory = directory
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        self._serial = itertools.count()
         self._pid = -1
         self._token = ""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -117,7 +119,9 @@ class Spool:
 
     def write(self, data: bytes) -> tuple[str, list[bytes]]:
         """Put an envelope on disk; its name, and the envelopes evicted to make room."""
-        name = f"{time.time_ns():020d}-{secrets.token_hex(6)}{SUFFIX}"
+        # Unique across processes (pid) and within one (a counter): no random bytes,
+        # which cost a system call per envelope.
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._serial)}{SUFFIX}"
         temporary = self.directory / f".{name}.tmp"
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:

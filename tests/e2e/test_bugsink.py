@@ -97,3 +97,22 @@ def test_sigterm_right_after_a_burst_loses_nothing(bugsink: Bugsink, tmp_path: P
     assert sorted(e["event_id"] for e in stored["events"]) == sorted(
         r.json()["event_id"] for r in responses
     )
+
+
+def test_a_burst_then_sigterm_then_a_restart_stores_every_event(
+    bugsink: Bugsink, tmp_path: Path
+) -> None:
+    # Bugsink digests one event at a time, tens of milliseconds each: a far Sentry.
+    # With the default 2 s flush the first process leaves events in its spool.
+    env = {**booty_env(bugsink, tmp_path), "SENTRY_SPOOL_DIR": str(tmp_path / "spool")}
+    with serve("tests.e2e.app:app", env, tmp_path) as booty:
+        responses = burst(booty.base, [FAIL] * 200)
+        started = time.monotonic()
+        booty.stop()
+        assert time.monotonic() - started < 2 + 1
+    with serve("tests.e2e.app:app", env, tmp_path):
+        stored = wait_stored(bugsink, 200)
+    assert [r.status_code for r in responses] == [500] * 200
+    assert sorted(e["event_id"] for e in stored["events"]) == sorted(
+        r.json()["event_id"] for r in responses
+    )

@@ -56,6 +56,7 @@ __all__ = [
     "has_tracing_enabled",
     "http_sender",
     "inactive_client",
+    "is_rate_limited",
     "iter_stacks",
     "keep_serialized",
     "parent_sampled",
@@ -201,6 +202,11 @@ def handle_response(sender: HttpTransport, response: Any, envelope: Envelope) ->
         sender._handle_response(response=response, envelope=envelope)
     finally:
         response.close()
+
+
+def is_rate_limited(sender: HttpTransport, category: str) -> bool:
+    """Whether Sentry asked for no more of `category` (or of anything) for now."""
+    return bool(sender._check_disabled(category))
 
 
 def pending_client_report(sender: HttpTransport, *, force: bool) -> Item | None:

@@ -21,6 +21,7 @@ from middleware._sdk import (
     capture_internal_exceptions,
     handle_response,
     http_sender,
+    is_rate_limited,
     pending_client_report,
     post_envelope,
     prepare_envelope,
@@ -45,7 +46,9 @@ class SpoolTransport(Transport):
             send=self._send,
             concurrency=concurrency,
             queue_size=options["transport_queue_size"],
-            healthy=self._http.is_healthy,
+            # Envelopes wait on disk while Sentry takes no errors (the guide's advice);
+            # a limit on another category (Bugsink refuses transactions) does not stop them.
+            healthy=lambda: not is_rate_limited(self._http, "error"),
         )
         self._senders.start_draining()
 

@@ -237,6 +237,8 @@ def test_prepare_post_and_handle_an_envelope_as_the_sdk_sends_it(
     limited = _sdk.post_envelope(sender, body, dict(headers))
     _sdk.handle_response(sender, limited, sent)
     # Rate-limited: nothing left to send, and the item counted as the sdk counts it.
+    assert _sdk.is_rate_limited(sender, "error")
+    assert not _sdk.is_rate_limited(sender, "transaction")
     assert _sdk.prepare_envelope(sender, envelope) is None
     report = _sdk.pending_client_report(sender, force=True)
     assert report is not None and report.payload.json is not None

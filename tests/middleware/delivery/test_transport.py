@@ -136,3 +136,18 @@ def test_a_new_client_sends_what_an_earlier_one_left(
     wait_until(lambda: len(envelope_server.events) == 3, "the events left", timeout=10)
     assert [e["event_id"] for e in envelope_server.events] == left  # oldest first
     wait_until(lambda: not _files(tmp_path), "an empty spool", timeout=5)
+
+
+def test_a_limit_on_another_category_does_not_hold_back_the_spool(
+    tmp_path: Path, envelope_server: EnvelopeServer, clients: list[sentry_sdk.Client]
+) -> None:
+    # Bugsink answers every envelope so: it takes no transactions for a day.
+    envelope_server.response_headers = {"X-Sentry-Rate-Limits": "86400:transaction;span:key"}
+    dsn, _ = _unreachable()
+    earlier = _client(dsn, tmp_path)
+    left = [earlier.capture_event({"message": f"left {i}"}) for i in range(3)]
+    earlier.close(timeout=0.5)
+    clients.append(client := _client(envelope_server.dsn, tmp_path))
+    fresh = client.capture_event({"message": "fresh"})
+    wait_until(lambda: len(envelope_server.events) == 4, "every event", timeout=10)
+    assert {e["event_id"] for e in envelope_server.events} == {*left, fresh}

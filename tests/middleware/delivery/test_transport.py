@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import sentry_sdk
 
-from middleware.delivery import spool_transport
-from tests.support import EnvelopeServer, free_port, wait_until
+from middleware.config import ConfigError, SentryConfig, SentrySettings
+from middleware.delivery import spool_transport, transport_from_settings
+from tests.support import FAKE_DSN, EnvelopeServer, free_port, wait_until
 
 
 def _client(
@@ -151,3 +152,25 @@ def test_a_limit_on_another_category_does_not_hold_back_the_spool(
     fresh = client.capture_event({"message": "fresh"})
     wait_until(lambda: len(envelope_server.events) == 4, "every event", timeout=10)
     assert {e["event_id"] for e in envelope_server.events} == {*left, fresh}
+
+
+def _config(spool: Path, *, production: bool) -> SentryConfig:
+    settings = SentrySettings(dsn=FAKE_DSN, spool_dir=spool)  # type: ignore[arg-type]
+    return SentryConfig(settings, production)
+
+
+def test_an_unusable_spool_refuses_production_and_falls_back_to_memory_elsewhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "file").write_text("")
+    unusable = tmp_path / "file" / "spool"
+    with pytest.raises(ConfigError, match=f"SENTRY_SPOOL_DIR {unusable} is not a directory"):
+        transport_from_settings(_config(unusable, production=True))
+    assert transport_from_settings(_config(unusable, production=False)) is None
+    assert f"SENTRY_SPOOL_DIR {unusable} is not a directory" in caplog.text
+    assert transport_from_settings(_config(tmp_path / "spool", production=True)) is not None
+    assert (tmp_path / "spool").stat().st_mode & 0o777 == 0o700
+
+
+def test_without_a_spool_directory_the_sdk_keeps_its_own_transport() -> None:
+    assert transport_from_settings(SentryConfig(SentrySettings(), production=False)) is None

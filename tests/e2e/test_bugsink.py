@@ -35,6 +35,9 @@ def booty_env(bugsink: Bugsink, tmp_path: Path) -> dict[str, str]:
         "SENTRY_RELEASE": RELEASE,
         "GITHUB_TOKEN": PLANTED_TOKEN,
         "BOOTY_DB_PATH": str(tmp_path / "booty.db"),
+        # Bugsink on SQLite takes one write at a time: on a busy machine concurrent
+        # envelopes can fail with "database is locked", a 500, which is not retried.
+        "SENTRY_SEND_CONCURRENCY": "1",
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,10 @@ class SpoolTransport(Transport):
         super().__init__(options)
         self._http = http_sender(options, concurrency)
         self.spool = spool
+        # Envelopes the bound dropped since the last event, for `spool.dropped`;
+        # captures run on the event loop and on any thread.
         self._dropped = 0
+        self._dropped_lock = threading.Lock()
         self._senders = Senders(
             spool,
             send=self._send,
@@ -95,8 +99,11 @@ class SpoolTransport(Transport):
         # Bugsink and self-hosted relays ignore client reports: the count of
         # envelopes the bound dropped rides on the next event too.
         event = envelope.get_event()
-        if event is not None and self._dropped:
+        if event is None or not self._dropped:
+            return
+        with self._dropped_lock:
             dropped, self._dropped = self._dropped, 0
+        if dropped:
             event.setdefault("contexts", {})["spool"] = {"dropped": dropped}
 
     def _lost(self, data: bytes) -> None:
@@ -105,7 +112,8 @@ class SpoolTransport(Transport):
         if event is not None:
             # An envelope that carried earlier drops hands their count on.
             carried = int(str(event.get("contexts", {}).get("spool", {}).get("dropped", 0)))
-            self._dropped += 1 + carried
+            with self._dropped_lock:
+                self._dropped += 1 + carried
         for item in old.items:
             if item.type != "client_report":
                 self._http.record_lost_event("cache_overflow", item=item)

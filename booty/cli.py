@@ -129,6 +129,7 @@ def check_config() -> int:
     print(f"queue: {queue}")
     print(f"job_lease: {booty.booty_job_lease}s")
     print(f"max_attempts: {booty.booty_max_attempts}")
+    print(f"job_retention: {booty.booty_job_retention} days")
     print(f"max_webhook_bytes: {booty.booty_max_webhook_bytes}")
     print(f"workers: {booty.booty_workers}")
     print(f"shutdown_grace: {booty.booty_shutdown_grace}s")

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from middleware import Problem, is_production, load_settings
+from middleware import ConfigError, Problem, TextScrubber, is_production, load_settings
 
 # Environment variables whose exact values the scrubber removes from every event.
 SECRET_ENV = (
@@ -21,6 +23,8 @@ SECRET_ENV = (
     "BOOTY_DATABASE_URL",  # it holds the database password
 )
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+REFUSED_EVERYWHERE = frozenset({"BOOTY_DATABASE_URL"})
+_FALLBACK = "; using the default"
 
 
 def _http_url(value: str | None) -> str | None:
@@ -49,37 +53,66 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
+def _database_url(url: str) -> None:
+    """A URL psycopg reads as written. The messages never hold it: it has the password."""
+    if not url.startswith(POSTGRES_SCHEMES):
+        raise ValueError("must be a postgresql:// URL")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+        host = str(conninfo_to_dict(url).get("host") or "")
+        valid = "@" not in host and parts.netloc.count("@") <= 1
+    except (ValueError, psycopg.Error):
+        valid = False
+    if not valid:
+        raise ValueError(
+            "is not a valid postgresql:// URL: percent-encode any '%', '@', ':' or '/' "
+            "in the user name and password, and close an IPv6 host with ']'"
+        )
+
+
 class BootySettings(BaseSettings):
     model_config = SettingsConfigDict(
         case_sensitive=False, env_ignore_empty=True, extra="ignore", frozen=True
     )
 
+    # The secrets first: the URL settings are checked against their values.
     github_webhook_secret: SecretStr | None = None
     github_token: SecretStr | None = None
+    llm_api_key: SecretStr | None = None
+    booty_internal_token: SecretStr | None = None
+    booty_database_url: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
     llm_api_url: str | None = None
-    llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
     booty_db_path: Path = Path("booty.db")
     booty_workers: Annotated[int, Field(ge=1, le=64)] = 1
     booty_shutdown_grace: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
-    booty_internal_token: SecretStr | None = None
     # Jobs run once (docs/configuration.md, "The job queue").
     booty_job_lease: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 60.0
     booty_max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    # Days finished jobs (and the digests that refuse replays) are kept.
+    booty_job_retention: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)] = 30.0
     booty_max_webhook_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 25 * 1024 * 1024
-    booty_database_url: SecretStr | None = None
 
     @field_validator("github_api_url", "llm_api_url")
     @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        return _http_url(value)
+    def _check_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = _http_url(value)
+        secrets = [v.get_secret_value() for v in info.data.values() if isinstance(v, SecretStr)]
+        if value is not None and TextScrubber(secrets)(value) != value:
+            # Printed by check-config and in logs: a key in the path or a ;token=.
+            raise ValueError(
+                "must not contain a credential (a secret's value, a token or a key): "
+                "credentials go in GITHUB_TOKEN or LLM_API_KEY"
+            )
+        return value
 
     @field_validator("booty_database_url")
     @classmethod
     def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(POSTGRES_SCHEMES):
-            raise ValueError("must be a postgresql:// URL")
+        if value is not None:
+            _database_url(value.get_secret_value())
         return value
 
     @field_validator("llm_model")
@@ -94,7 +127,15 @@ class BootySettings(BaseSettings):
 def load_booty_settings() -> tuple[BootySettings, list[Problem]]:
     """Booty's settings under the same policy as Sentry's: refuse in production."""
     production = is_production(os.environ.get("SENTRY_ENVIRONMENT"))
-    return load_settings(BootySettings, production=production)
+    settings, problems = load_settings(BootySettings, production=production)
+    # No default stands in for a database the operator named: the jobs would go
+    # to SQLite instead, unseen.
+    refused = [p for p in problems if p.variable in REFUSED_EVERYWHERE]
+    if refused:
+        raise ConfigError(
+            [Problem(p.variable, p.message.removesuffix(_FALLBACK)) for p in refused]
+        )
+    return settings, problems
 
 
 def sentry_spool_dir(db_path: Path) -> Path:

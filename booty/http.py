@@ -8,7 +8,7 @@ import ssl
 import httpx
 from pydantic import SecretStr
 
-from middleware.context import get_request_id
+from middleware import get_request_id
 
 
 async def _add_request_id(request: httpx.Request) -> None:

@@ -16,10 +16,9 @@ from starlette.types import Receive, Scope, Send
 
 from booty.config import BootySettings
 from booty.internal import internal_allowed
-from booty.queue import Job, Queue
+from booty.queue import Job, Queue, is_job_id
 from booty.worker import Worker
-from middleware import trace_headers
-from middleware.context import get_request_id
+from middleware import get_request_id, trace_headers
 
 router = APIRouter()
 
@@ -96,6 +95,9 @@ async def get_job(request: Request, job_id: str) -> JSONResponse:
     # Job ids are posted in public comments: in production the job needs the token.
     if not internal_allowed(request):
         return _answer(404, detail="no such job")
+    # An id no job can have (a NUL, which PostgreSQL refuses) never reaches the database.
+    if not is_job_id(job_id):
+        return _answer(404, detail="no such job")
     queue: Queue = request.state.queue
     job = await queue.get(job_id)
     if job is None:
@@ -122,29 +124,31 @@ def _answer(status: int, **content: Any) -> JSONResponse:
     return JSONResponse(content, status_code=status)
 
 
-async def _read(request: Request, secret: bytes, *, keep: bool) -> tuple[bytes, str]:
+async def _read(request: Request, secret: bytes, *, keep: bool) -> tuple[bytearray, str]:
     """The body (kept only when it is signed at all) and its HMAC, read chunk by chunk.
 
     An unsigned body is hashed and dropped as it streams in, so that it costs no
     memory however long it runs before the limit stops it.
     """
     mac = hmac.new(secret, digestmod=hashlib.sha256)
-    chunks: list[bytes] = []
+    # One buffer that grows: joining a list of chunks would hold the body twice.
+    body = bytearray()
     async for chunk in request.stream():
         mac.update(chunk)
         if keep:
-            chunks.append(chunk)
-    return b"".join(chunks), "sha256=" + mac.hexdigest()
+            body += chunk
+    return body, "sha256=" + mac.hexdigest()
 
 
 def _signed(expected: str, header: str) -> bool:
     return hmac.compare_digest(expected.encode(), header.encode("latin-1"))
 
 
-def _json(body: bytes) -> dict[str, Any]:
+def _json(body: bytes | bytearray) -> dict[str, Any]:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack (3,000 `[`).
         raise BadPayload("the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise BadPayload("the body is not a JSON object")

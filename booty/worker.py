@@ -46,6 +46,7 @@ class Worker:
         poll_interval: float = 5.0,
         retry_delay: float = 1.0,
         monitor: WorkerMonitor | None = None,
+        prune_interval: float = 3600.0,
     ) -> None:
         self.queue = queue
         self.monitor = monitor or WorkerMonitor(None)
@@ -54,6 +55,7 @@ class Worker:
         self.grace = grace
         self.poll_interval = poll_interval
         self.retry_delay = retry_delay
+        self.prune_interval = prune_interval
         # One token per committed job: a wake-up sent while every slot is busy is
         # kept, so no job waits for the poll interval.
         self._wake_send, self._wake_receive = anyio.create_memory_object_stream[None](math.inf)
@@ -78,6 +80,7 @@ class Worker:
                 tg.start_soon(self._slot)
             # Other processes' jobs: wake a slot as soon as the queue hears of them.
             tg.start_soon(self.queue.watch, self.notify)
+            tg.start_soon(self._prune)
             try:
                 yield self
             finally:
@@ -110,6 +113,17 @@ class Worker:
             self._slots_left -= 1
             if not self._slots_left:
                 self._all_stopped.set()
+
+    async def _prune(self) -> None:
+        """Delete finished jobs past their retention, at start and then every interval."""
+        while not self._stopping:
+            try:
+                pruned = await self.queue.prune()
+                if pruned:
+                    logger.info("%d finished job(s) past their retention deleted", pruned)
+            except Exception:
+                logger.exception("pruning finished jobs failed; retrying later")
+            await anyio.sleep(self.prune_interval)
 
     async def _idle(self) -> None:
         with anyio.move_on_after(self.poll_interval):
@@ -223,6 +237,7 @@ async def start_worker(settings: BootySettings) -> AsyncIterator[Services]:
         str(settings.booty_db_path),
         lease=settings.booty_job_lease,
         max_attempts=settings.booty_max_attempts,
+        retention=settings.booty_job_retention * 86400,
     )
     recovered = await queue.open()
     if recovered:

@@ -15,8 +15,9 @@ from middleware.config import (
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
 from middleware.delivery import spool_problem, spool_status
 from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
-from middleware.logs import add_request_ids
+from middleware.logs import add_request_ids, scrub_secrets
 from middleware.request import RequestContextMiddleware, capture_server_errors, instrument
+from middleware.scrub import TextScrubber
 from middleware.startup import SentryLifespan, init_from_environment, init_sentry
 
 __version__ = version("booty")
@@ -30,6 +31,7 @@ __all__ = [
     "SentryConfig",
     "SentryLifespan",
     "SentrySettings",
+    "TextScrubber",
     "WorkerMonitor",
     "__version__",
     "add_request_ids",
@@ -45,6 +47,7 @@ __all__ = [
     "load_settings",
     "parse_dsn",
     "redact_dsn",
+    "scrub_secrets",
     "set_user_context",
     "span",
     "spool_problem",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Literal
 
 import anyio.to_thread
@@ -33,6 +34,9 @@ class Runtime:
     guard: StormGuard | None = None
     # Whose frames send their locals in unhandled-error events.
     local_variables: LocalVariables = "in_app"
+    # The networks whose callers' traces are continued (SENTRY_TRUSTED_TRACE_SOURCES);
+    # None: not configured, the client's environment decides.
+    trace_sources: tuple[IPv4Network | IPv6Network, ...] | None = None
     # Set by the owning lifespan: the client it hangs on (the lifespan closes it),
     # what it was started with (None: Sentry off), the global client before it.
     client: BaseClient | None = None

@@ -27,8 +27,9 @@ class RequestState:
     deferred_logs: list[tuple[Callable[[logging.LogRecord], None], logging.LogRecord]] | None = (
         field(default_factory=list)
     )
-    # Errors a framework answered itself and capture_error() sent: the framework's
-    # own log record of each (same exception object) is not sent a second time.
+    # Errors already captured in this request (by the request layer, or by
+    # capture_error() for a framework that answers itself): neither a second
+    # capture nor a log record of the same exception object is sent.
     captured: list[BaseException] = field(default_factory=list)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -28,7 +29,10 @@ def _restore_sentry() -> Iterator[None]:
     isolation scope forked later inherits them.
     """
     client = sentry_sdk.get_global_scope().client
+    # A lifespan that failed leaves its log scrubbing on for the rest of the process.
+    record_factory = logging.getLogRecordFactory()
     yield
+    logging.setLogRecordFactory(record_factory)
     current = sentry_sdk.get_global_scope().client
     if current is not client:
         current.close(timeout=0)

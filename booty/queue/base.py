@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import uuid
 from abc import ABC, abstractmethod
@@ -27,8 +28,11 @@ from middleware import span
 
 Status = Literal["queued", "running", "succeeded", "failed"]
 
-# A signed body seen again within this many seconds is a replay of the same job.
-REPLAY_WINDOW = 24 * 3600.0
+# Finished jobs and their body digests are kept this long (BOOTY_JOB_RETENTION): a
+# signed body seen again within it is a replay of the same job. GitHub's payloads
+# carry no signed timestamp, so an older replay cannot be told from a new delivery.
+DEFAULT_RETENTION = 30 * 86400.0
+REPLAY_WINDOW = DEFAULT_RETENTION
 # The error recorded on a job whose attempts were all used by processes that died.
 EXHAUSTED = "AttemptsExhausted"
 
@@ -48,6 +52,14 @@ class Job:
     updated_at: float
 
 
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_job_id(value: str) -> bool:
+    """Whether `value` can be a job's id at all (they are uuid4().hex)."""
+    return _JOB_ID.fullmatch(value) is not None
+
+
 def new_owner() -> str:
     """This process's lease owner id: readable in the table, unique across restarts."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -56,11 +68,14 @@ def new_owner() -> str:
 class Queue(ABC):
     system: ClassVar[str]
 
-    def __init__(self, *, lease: float, max_attempts: int) -> None:
-        if lease <= 0 or max_attempts < 1:
-            raise ValueError("lease must be positive and max_attempts at least 1")
+    def __init__(
+        self, *, lease: float, max_attempts: int, retention: float = DEFAULT_RETENTION
+    ) -> None:
+        if lease <= 0 or max_attempts < 1 or retention <= 0:
+            raise ValueError("lease and retention must be positive and max_attempts at least 1")
         self.lease = lease
         self.max_attempts = max_attempts
+        self.retention = retention
         self.owner = new_owner()
 
     async def open(self) -> int:
@@ -84,7 +99,7 @@ class Queue(ABC):
         """Commit a job; returns its id and False when it is a redelivery or a replay.
 
         A redelivery has a `delivery_id` already queued; a replay has a `body_sha`
-        (the signed body's digest) queued less than REPLAY_WINDOW seconds ago.
+        (the signed body's digest) queued less than `retention` seconds ago.
         """
         row = {
             "id": uuid.uuid4().hex,
@@ -123,6 +138,11 @@ class Queue(ABC):
             done = await self._set(job_id, status, event_id, error)
         self._crumb(job_id, status)
         return done
+
+    async def prune(self) -> int:
+        """Delete the jobs that finished more than `retention` seconds ago; their count."""
+        with self._span("DELETE jobs (prune)"):
+            return await self._prune()
 
     async def requeue(self, job_id: str) -> bool:
         with self._span("UPDATE jobs (requeue)"):
@@ -178,6 +198,9 @@ class Queue(ABC):
 
     @abstractmethod
     async def _get(self, job_id: str) -> Job | None: ...
+
+    @abstractmethod
+    async def _prune(self) -> int: ...
 
 
 def job_from_row(row: Mapping[str, Any]) -> Job:

@@ -19,7 +19,7 @@ import anyio
 import psycopg
 from psycopg.rows import dict_row
 
-from booty.queue.base import REPLAY_WINDOW, Job, Queue, Status, job_from_row
+from booty.queue.base import DEFAULT_RETENTION, Job, Queue, Status, job_from_row
 
 # Serialises schema creation between instances starting at once.
 SCHEMA_LOCK = 0x626F6F7479
@@ -73,8 +73,15 @@ RETURNING jobs.*
 class PostgresQueue(Queue):
     system = "postgresql"
 
-    def __init__(self, url: str, *, lease: float = 60.0, max_attempts: int = 3) -> None:
-        super().__init__(lease=lease, max_attempts=max_attempts)
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease: float = 60.0,
+        max_attempts: int = 3,
+        retention: float = DEFAULT_RETENTION,
+    ) -> None:
+        super().__init__(lease=lease, max_attempts=max_attempts, retention=retention)
         self.url = url
         self._db: psycopg.AsyncConnection[dict[str, Any]] | None = None
         # One connection, one statement at a time: psycopg connections are not
@@ -122,7 +129,7 @@ class PostgresQueue(Queue):
             self._db = None
 
     async def _insert(self, row: dict[str, Any]) -> tuple[str, bool]:
-        values = {**row, "payload": json.dumps(row["payload"]), "window": REPLAY_WINDOW}
+        values = {**row, "payload": json.dumps(row["payload"]), "window": self.retention}
         async with self._using() as db, db.transaction():
             # Two replays of one body arriving at once must not both insert.
             if row["body_sha"] is not None:
@@ -190,6 +197,15 @@ class PostgresQueue(Queue):
             cursor = await db.execute("SELECT * FROM jobs WHERE id = %s", (job_id,))
             row = await cursor.fetchone()
         return None if row is None else job_from_row(row)
+
+    async def _prune(self) -> int:
+        async with self._using() as db:
+            cursor = await db.execute(
+                "DELETE FROM jobs WHERE status IN ('succeeded', 'failed')"
+                " AND updated_at < booty_now() - %s",
+                (self.retention,),
+            )
+        return cursor.rowcount
 
     async def watch(self, wake: Callable[[], None]) -> None:
         """LISTEN on a connection of its own; reconnect after a failure, a second apart."""

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from booty.queue.base import REPLAY_WINDOW, Job, Queue, Status, job_from_row
+from booty.queue.base import DEFAULT_RETENTION, Job, Queue, Status, job_from_row
 
 T = TypeVar("T")
 
@@ -61,8 +61,15 @@ RETURNING *
 class SQLiteQueue(Queue):
     system = "sqlite"
 
-    def __init__(self, path: str | Path, *, lease: float = 60.0, max_attempts: int = 3) -> None:
-        super().__init__(lease=lease, max_attempts=max_attempts)
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        lease: float = 60.0,
+        max_attempts: int = 3,
+        retention: float = DEFAULT_RETENTION,
+    ) -> None:
+        super().__init__(lease=lease, max_attempts=max_attempts, retention=retention)
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._limiter = anyio.CapacityLimiter(1)
@@ -126,7 +133,7 @@ class SQLiteQueue(Queue):
             found = db.execute(
                 "SELECT id FROM jobs WHERE delivery_id = :delivery_id"
                 " OR (body_sha = :body_sha AND created_at > :since) ORDER BY seq LIMIT 1",
-                {**row, "since": now - REPLAY_WINDOW},
+                {**row, "since": now - self.retention},
             ).fetchone()
             if found is None:
                 db.execute(
@@ -188,3 +195,13 @@ class SQLiteQueue(Queue):
     def _get_sync(self, job_id: str) -> Job | None:
         row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else job_from_row(row)
+
+    async def _prune(self) -> int:
+        return await self._run(self._prune_sync)
+
+    def _prune_sync(self) -> int:
+        cursor = self.db.execute(
+            "DELETE FROM jobs WHERE status IN ('succeeded', 'failed') AND updated_at < ?",
+            (time.time() - self.retention,),
+        )
+        return cursor.rowcount

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from middleware._sdk import BaseClient, capture_internal_exceptions, record_lost_event
 from middleware.capture.fingerprint import Fingerprint, Fingerprints, label
@@ -41,12 +41,19 @@ logger = logging.getLogger("middleware.storm")
 DISCARD_REASON = "backpressure"
 
 
+# Distinct messages past the ceiling still sent (lean) per fingerprint and window:
+# "HTTP 404" and "HTTP 401" raised on one line are two errors to the reader, but
+# messages with ids in them must not lift the ceiling altogether.
+DISTINCT_MESSAGES = 32
+
+
 @dataclass
 class _Window:
     label: str
     opened: float
     count: int = 0
     dropped: int = 0
+    messages: set[int] = field(default_factory=set)
 
 
 class StormGuard:
@@ -104,7 +111,11 @@ class StormGuard:
             current.count += 1
             lean = current.count - self.limit
             if lean > 0 and self.ceiling and lean > self.ceiling:
-                return self._drop(key, current)
+                if not self._new_message(current, exc):
+                    return self._drop(key, current)
+            elif lean > 0 and self.ceiling and len(current.messages) < DISTINCT_MESSAGES:
+                # The messages sent lean, so that only a new one passes the ceiling.
+                current.messages.add(_message_hash(exc))
             if lean == 1:
                 logger.warning(
                     "error storm: more than %d events of %s in %g s; "
@@ -116,6 +127,16 @@ class StormGuard:
             dropped = self._dropped.pop(key, 0)
             detail: Detail = "lean" if lean > 0 else "full"
             return Verdict(detail, current.label, current.count, dropped)
+
+    def _new_message(self, current: _Window, exc: BaseException) -> bool:
+        """Whether `exc`'s message is new in the window, while few were (it is then kept)."""
+        if len(current.messages) >= DISTINCT_MESSAGES:
+            return False
+        message = _message_hash(exc)
+        if message in current.messages:
+            return False
+        current.messages.add(message)
+        return True
 
     def _drop(self, key: Fingerprint, current: _Window) -> Verdict:
         current.dropped += 1
@@ -147,6 +168,13 @@ class StormGuard:
         del self._windows[key]
         if old.dropped:
             self._ended.append(Summary(old.label, old.dropped, self.window))
+
+
+def _message_hash(exc: BaseException) -> int:
+    try:
+        return hash(str(exc)[:1024])
+    except Exception:
+        return 0
 
 
 def guard_from_settings(

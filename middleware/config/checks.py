@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -83,3 +84,33 @@ Release = Annotated[str, AfterValidator(_release)]
 Packages = Annotated[str, AfterValidator(_packages)]
 Spotlight = Annotated[bool | str, BeforeValidator(_spotlight)]
 WorkerMonitorSlug = Annotated[str, AfterValidator(_worker_monitor)]
+
+
+Networks = tuple[IPv4Network | IPv6Network, ...]
+ANY_NETWORK: Networks = (ip_network("0.0.0.0/0"), ip_network("::/0"))
+
+
+def parse_networks(value: str) -> Networks:
+    """`*` (anyone), `none`, or comma-separated addresses and networks (10.0.0.0/8)."""
+    value = value.strip()
+    if value == "*":
+        return ANY_NETWORK
+    if value.lower() == "none":
+        return ()
+    networks = []
+    for part in value.split(","):
+        try:
+            networks.append(ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                "must be '*', 'none' or comma-separated IP addresses or networks"
+            ) from None
+    return tuple(networks)
+
+
+def _trace_sources(value: str) -> str:
+    parse_networks(value)
+    return value.strip()
+
+
+TraceSources = Annotated[str, AfterValidator(_trace_sources)]

@@ -16,13 +16,17 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from middleware.config.checks import (
+    ANY_NETWORK,
     DsnValue,
     Environment,
+    Networks,
     Packages,
     Release,
     Spotlight,
+    TraceSources,
     WorkerMonitorSlug,
     is_monitor_slug,
+    parse_networks,
 )
 from middleware.config.dsn import parse_dsn, redact_dsn
 from middleware.config.policy import (
@@ -105,6 +109,12 @@ class SentrySettings(BaseSettings):
     # monitor slug (unset: the service name; "off": no check-ins) and Sentry logs.
     worker_monitor: WorkerMonitorSlug | None = None
     enable_logs: bool = False
+    # Local log lines (the journal is the operator's own) keep the client's address;
+    # events and Sentry logs follow send_default_pii.
+    local_logs_client_address: bool = True
+    # Who may continue a trace (sentry-trace, baggage): addresses or networks, "*"
+    # for anyone, "none"; unset: nobody in production, anyone elsewhere.
+    trusted_trace_sources: TraceSources | None = None
     # Delivery (middleware/delivery): envelopes kept on disk until Sentry answered
     # them; unset, the sdk's own transport sends from memory.
     spool_dir: Path | None = None
@@ -114,6 +124,13 @@ class SentrySettings(BaseSettings):
     @property
     def in_app_packages(self) -> tuple[str, ...]:
         return tuple(self.in_app_include.split(",")) if self.in_app_include else ()
+
+    def trace_networks(self, *, production: bool) -> Networks:
+        """The networks whose callers' traces are continued."""
+        value = self.trusted_trace_sources
+        if value is None:
+            return () if production else ANY_NETWORK
+        return parse_networks(value)
 
     @property
     def dsn_value(self) -> str | None:

@@ -18,7 +18,7 @@ from sentry_sdk.integrations.logging import ignore_logger_for_sentry_logs
 from sentry_sdk.types import Event, Hint, Log
 
 from middleware.context import current_state
-from middleware.scrub import Scrubber
+from middleware.scrub import FILTERED, LogPolicy, Scrubber, server_args
 
 # One line per request, holding the client's address; traces cover requests.
 ACCESS_LOGGERS = ("uvicorn.access", "hypercorn.access", "granian.access")
@@ -89,11 +89,28 @@ class LogHook:
             if state.job_id is not None:
                 attributes["job_id"] = state.job_id
         params = sorted((k for k in attributes if k.startswith(_PARAMETER)), key=_parameter_order)
+        if not self.scrubber.send_default_pii and params:
+            log["body"] = _client_hidden(log["body"], attributes, params)
         untouched = {k: attributes.pop(k) for k in _UNTOUCHED.intersection(attributes)}
         scrubbed = self.scrubber.scrub_event(_as_event(log["body"], attributes, params))
         log["body"], log["attributes"] = _from_event(scrubbed, params)
         log["attributes"].update(untouched)
         return log
+
+
+def _client_hidden(body: str, attributes: dict[str, Any], params: list[str]) -> str:
+    """A server line's client address out, as events leave it out (send_default_pii)."""
+    template = attributes.get(_TEMPLATE)
+    name = str(attributes.get("logger.name", ""))
+    values = tuple(attributes[k] for k in params)
+    treated = server_args(name, template, values, LogPolicy(str, hide_clients=True))
+    if treated is None or not isinstance(template, str):
+        return body
+    attributes.update(zip(params, treated, strict=True))
+    try:
+        return str(template % treated)
+    except (TypeError, ValueError):
+        return FILTERED
 
 
 def _parameter_order(key: str) -> tuple[int, str]:

@@ -126,7 +126,7 @@ def request_data(
 
     def processor(event: Event, hint: Hint) -> Event:
         headers: dict[str, str] = {}
-        for key, value in scope["headers"]:
+        for key, value in scope.get("headers", ()):
             name = key.decode("latin-1")
             text = value.decode("latin-1")
             headers[name] = f"{headers[name]}, {text}" if name in headers else text

@@ -1,47 +1,31 @@
-"""The answer to an unhandled error: the app's own handler, else a JSON 500."""
+"""What an unhandled error becomes: the library's JSON 500, or nothing when the client left."""
 
 from __future__ import annotations
 
 import functools
 import inspect
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import Scope
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
 
-logger = logging.getLogger("middleware.request")
+# A client that closes a WebSocket normally (1000) or goes away (1001, a tab
+# closed) is no error; any other code (1006 abnormal, 1011 server error) is.
+NORMAL_CLOSE_CODES = frozenset({1000, 1001})
 
-ExceptionHandlers = Mapping[Any, Callable[..., Any]]
 
+def client_went_away(exc: BaseException) -> bool:
+    """Whether `exc` only says the client hung up: no event, nothing to log.
 
-async def app_response(
-    handlers: ExceptionHandlers | None, scope: Scope, exc: Exception
-) -> Response | None:
-    """The app's own Exception/500 handler's response, built inside the request.
-
-    Starlette calls that handler from ServerErrorMiddleware, outside the request
-    layer: too late for X-Request-ID, get_request_id() or a response of its own.
+    Starlette raises ClientDisconnect when the client leaves while the app reads
+    the body (a webhook cut halfway), and WebSocketDisconnect when a socket
+    closes; an unauthenticated client can raise either at will.
     """
-    handler = None
-    for key, value in (handlers or {}).items():
-        if key in (500, Exception):  # the same choice as Starlette.build_middleware_stack
-            handler = value
-    if handler is None:
-        return None
-    request = Request(scope)
-    try:
-        if is_async(handler):
-            response = await handler(request, exc)
-        else:
-            response = await run_in_threadpool(handler, request, exc)
-    except Exception:
-        logger.exception("the app's exception handler failed")
-        return None
-    return response if isinstance(response, Response) else None
+    if isinstance(exc, ClientDisconnect):
+        return True
+    return isinstance(exc, WebSocketDisconnect) and exc.code in NORMAL_CLOSE_CODES
 
 
 def error_response(request_id: str, event_id: str | None) -> JSONResponse:

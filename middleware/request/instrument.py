@@ -8,8 +8,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp
 
 from middleware.capture import capture_unhandled
 from middleware.context import is_valid_request_id
@@ -56,7 +58,7 @@ class _CapturingHandlers(dict[Any, Handler]):
     it never reaches a middleware: its handler is the one place to see it. Every
     handler is wrapped as it is registered, so a handler added after instrument()
     (for HTTPException, a subclass or a status code) still captures. Exception and
-    500 stay as they are: RequestContextMiddleware calls those itself.
+    500 stay as they are: their error re-raises into RequestContextMiddleware.
     """
 
     def __init__(self, handlers: Iterable[tuple[Any, Handler]], codes: frozenset[int]) -> None:
@@ -102,23 +104,42 @@ def instrument(
     trusted_proxies: Collection[str] = (),
     http_methods_to_capture: Collection[str] = DEFAULT_METHODS,
     transaction_style: TransactionStyle = "url",
+    json_500: bool = True,
 ) -> None:
-    """Add RequestContextMiddleware and failed-HTTPException capture to `app`.
+    """Put RequestContextMiddleware outside everything `app` builds; capture failed HTTPExceptions.
 
-    The app's own exception handlers keep answering: an Exception/500 handler's
-    response reaches the client (with X-Request-ID); the middleware's JSON 500
-    is the answer only when the app has none.
+    The layer wraps the app's whole middleware stack, ServerErrorMiddleware
+    included, whenever add_middleware() is called: the app's own error handling
+    (its Exception/500 handler, the debug traceback page, the re-raise) runs
+    inside the request, with X-Request-ID and get_request_id(). When the app
+    has no such handler and debug is off, the answer is the JSON 500 with the
+    request and event ids, unless `json_500` is False.
     """
+    if app.middleware_stack is not None:
+        raise RuntimeError("instrument() must be called before the app starts")
     capture_server_errors(app, failed_request_status_codes=failed_request_status_codes)
-    app.add_middleware(
-        RequestContextMiddleware,
-        header_name=header_name,
-        generator=generator,
-        validator=validator,
-        untraced_paths=untraced_paths,
-        http_methods_to_capture=http_methods_to_capture,
-        transaction_style=transaction_style,
-        max_request_body_size=max_request_body_size,
-        trusted_proxies=trusted_proxies,
-        exception_handlers=app.exception_handlers,
-    )
+    build = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        stack = build()
+        layer = RequestContextMiddleware(
+            stack,
+            header_name=header_name,
+            generator=generator,
+            validator=validator,
+            untraced_paths=untraced_paths,
+            http_methods_to_capture=http_methods_to_capture,
+            transaction_style=transaction_style,
+            max_request_body_size=max_request_body_size,
+            trusted_proxies=trusted_proxies,
+            json_500=json_500,
+        )
+        # Starlette's own 500 answer, for an app with no handler of its own.
+        errors = stack if isinstance(stack, ServerErrorMiddleware) else None
+        if json_500 and errors is not None and errors.handler is None and not errors.debug:
+            errors.handler = layer.server_error
+        return layer
+
+    # On this instance only, as FastAPI overrides it for its class: Starlette
+    # calls it once, at the first request or lifespan, after every add_middleware().
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]

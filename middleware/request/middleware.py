@@ -9,12 +9,14 @@ from collections.abc import Callable, Collection
 
 import sentry_sdk
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from middleware._runtime import current
 from middleware._sdk import BaseClient, Transaction, start_trace
 from middleware.capture import capture_unhandled, flush_deferred_logs
-from middleware.context import RequestState, _current, is_valid_request_id
+from middleware.context import RequestState, _current, current_state, is_valid_request_id
 from middleware.request.data import (
     BodyCopy,
     BodySize,
@@ -22,8 +24,9 @@ from middleware.request.data import (
     request_data,
     request_path,
 )
-from middleware.request.errors import ExceptionHandlers, app_response, error_response
+from middleware.request.errors import client_went_away, error_response
 from middleware.request.tracing import DEFAULT_METHODS, TracingOptions
+from middleware.request.trust import continued_headers
 
 logger = logging.getLogger("middleware.request")
 
@@ -52,7 +55,7 @@ class RequestContextMiddleware:
         transaction_style: str = "url",
         max_request_body_size: BodySize = "medium",
         trusted_proxies: Collection[str] = (),
-        exception_handlers: ExceptionHandlers | None = None,
+        json_500: bool = True,
     ) -> None:
         self.app = app
         self.header_name = header_name
@@ -65,10 +68,8 @@ class RequestContextMiddleware:
             transaction_style=transaction_style,
         )
         self.data_options = RequestDataOptions(max_request_body_size, tuple(trusted_proxies))
-        # The app's own handlers for Exception/500 (Starlette calls them from
-        # ServerErrorMiddleware, outside this one): read live, so that handlers
-        # registered after instrument() count too.
-        self.exception_handlers = exception_handlers
+        # Whether an error nothing answered gets the JSON 500 with the ids.
+        self.json_500 = json_500
         # Whether the first request has looked for the lifespan's runtime.
         self.lifespan_checked = False
 
@@ -115,7 +116,9 @@ class RequestContextMiddleware:
                         send_default_pii=bool(options.get("send_default_pii")),
                     )
                 )
-                # A fork shares its parent's trace: each request gets its own, or the caller's.
+                # A fork shares its parent's trace: each request gets its own, or a
+                # trusted caller's.
+                trace_headers = continued_headers(scope, trace_headers, client)
                 start_trace(sentry_scope, trace_headers)
                 sampled = self.tracing.sampled(scope, path, sentry_scope, options)
                 if sampled is False:
@@ -156,6 +159,7 @@ class RequestContextMiddleware:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
+                message.setdefault("headers", [])  # optional in the ASGI spec
                 MutableHeaders(scope=message)[self.header_name] = state.request_id
                 if transaction is not None:
                     transaction.set_http_status(message["status"])
@@ -166,26 +170,43 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as error:
             exc = error
-            name, source = self.tracing.name(scope)
-            sentry_sdk.get_current_scope().set_transaction_name(name, source=source)
-            event_id = capture_unhandled(error, MECHANISM)
-            if response_started or scope["type"] != "http":
-                raise
-            response = await app_response(self.exception_handlers, scope, error)
-            if response is None:
+            if client_went_away(error):
+                # Nothing to report, and no one to answer: re-raised, it would
+                # be a traceback in the server's log.
+                return
+            event_id = self._capture(scope, error, state)
+            if self.json_500 and not response_started and scope["type"] == "http":
                 await error_response(state.request_id, event_id)(scope, receive, send_wrapper)
-                raise
-            # The app's handler answered: the error is handled, and re-raising would
-            # make Starlette's ServerErrorMiddleware call that handler a second time.
-            await response(scope, receive, send_wrapper)
+            raise
         finally:
             flush_deferred_logs(state, exc)
+
+    def _capture(self, scope: Scope, error: Exception, state: RequestState) -> str | None:
+        """Capture `error` once per request: server_error() may have captured it already."""
+        if client_went_away(error) or any(seen is error for seen in state.captured):
+            return None
+        state.captured.append(error)
+        name, source = self.tracing.name(scope)
+        sentry_sdk.get_current_scope().set_transaction_name(name, source=source)
+        return capture_unhandled(error, MECHANISM)
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's 500 handler for an app without one: the JSON 500, with the ids.
+
+        ServerErrorMiddleware answers before the error reaches this layer, so
+        the event the body quotes is captured here; the layer then sees the
+        same error re-raised and does not capture it again.
+        """
+        state = current_state()
+        if state is None:  # pragma: no cover - this layer wraps the app that calls it
+            return PlainTextResponse("Internal Server Error", status_code=500)
+        return error_response(state.request_id, self._capture(request.scope, exc, state))
 
     def _read_headers(self, scope: Scope) -> tuple[str, bool, dict[str, str]]:
         """The request ID (and whether a bad one was replaced) and any trace headers."""
         incoming: bytes | None = None
         trace_headers: dict[str, str] = {}
-        for key, value in scope["headers"]:
+        for key, value in scope.get("headers", ()):
             if key == self.header_key:
                 incoming = value if incoming is None else incoming
             elif key in _TRACE_HEADERS:

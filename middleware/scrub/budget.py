@@ -55,6 +55,28 @@ def event_budget() -> Iterator[None]:
 CUT_MARGIN = 1024
 
 
-def cut(scanned: str, *, whole: bool) -> str:
-    """`scanned` cut to MAX_TEXT characters; `whole`: nothing was cut before the scan."""
-    return scanned if whole and len(scanned) <= MAX_TEXT else scanned[:MAX_TEXT] + "..."
+def cut(scanned: str, window: str, *, whole: bool) -> str:
+    """`scanned` (the scan of `window`) cut where `window` is cut: at MAX_TEXT characters.
+
+    `whole`: `window` is the whole text. The cut is made on the original positions,
+    since scrubbing shortens the text: the window's tail that the scan left as it
+    was is dropped, so a secret cut off at the window's end (a prefix the scan
+    could not recognise) is never kept, nor is any text from past MAX_TEXT that the
+    scan did not touch.
+    """
+    if whole and len(scanned) <= MAX_TEXT:
+        return scanned  # all of it was scanned, and fits
+    tail = window[MAX_TEXT:]
+    if scanned.endswith(tail):
+        return scanned[: len(scanned) - len(tail)] + "..."
+    # A replacement reached past MAX_TEXT (a secret across the cut): keep up to it.
+    same = _common_suffix(scanned, window)
+    return scanned[: len(scanned) - same][:MAX_TEXT] + "..."
+
+
+def _common_suffix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[-1 - i] == b[-1 - i]:
+        i += 1
+    return i

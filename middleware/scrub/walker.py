@@ -76,7 +76,7 @@ class Walker:
         # Scanned before the cut, so that the cut can keep no prefix of a secret.
         found = self._scan(text, strict=strict)
         if size > MAX_TEXT:
-            return cut(found, whole=size == len(text))
+            return cut(found, text, whole=size == len(text))
         if len(text) <= CACHED_TEXT:
             if len(cache) >= CACHE_SIZE:
                 cache.clear()

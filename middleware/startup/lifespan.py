@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sentry_sdk
 from sentry_sdk.transport import Transport
+from starlette.applications import Starlette
 
 from middleware._runtime import Runtime, acquire, release
 from middleware.capture import capture_unhandled
@@ -28,7 +30,11 @@ __all__ = [
 
 logger = logging.getLogger("middleware.sentry")
 
-AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
+# What Starlette takes as lifespan=: an async context manager factory, an async
+# generator function or a generator function, each called with the app.
+AppLifespan = Callable[
+    [Any], AbstractAsyncContextManager[Any] | AsyncIterator[Any] | Iterator[Any]
+]
 
 DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
 STARTUP_MECHANISM = "asgi.lifespan.startup"
@@ -75,36 +81,90 @@ def _start(
 
 def _scrub_logs(config: SentryConfig, secret_env: Iterable[str]) -> Callable[[], None]:
     """Log lines are scrubbed like events, with Sentry on or off; return the undo."""
-    hide_pii = not config.settings.send_default_pii
+    settings = config.settings
+    scrub = TextScrubber(
+        secret_values(secret_env, settings.dsn_value), hide_pii=not settings.send_default_pii
+    )
     return log_scrubbing.install(
-        TextScrubber(secret_values(secret_env, config.settings.dsn_value), hide_pii=hide_pii),
-        hide_clients=hide_pii,
+        log_scrubbing.LogPolicy(scrub, hide_clients=not settings.local_logs_client_address)
     )
 
 
-@contextmanager
-def _frozen_startup_heap() -> Iterator[None]:
-    """Keep the startup heap out of the garbage collector's full collections.
+def _scrub_on_its_way_out(exc: BaseException) -> None:
+    # Some servers print a failed startup's error without logging (hypercorn).
+    policy = log_scrubbing.current_policy()
+    if policy is not None:
+        log_scrubbing.scrub_exception(exc, policy)
+
+
+def _freeze_startup_heap() -> None:
+    """Keep the startup heap out of the garbage collector's full collections, once.
 
     Each request's objects (two forked sdk scopes, the server's protocol
     objects) are alive when a young collection runs and get promoted; every
     few thousand requests that triggers a full collection, which walks every
     object the imports and startup made (sentry-sdk, FastAPI, pydantic): a
-    pause of the event loop, the service's tail latency. The heap
-    that exists once startup is done lives as long as the process, so it is
-    frozen, as long-lived servers do (gc.freeze); shutdown thaws it.
+    pause of the event loop, the service's tail latency. That heap lives as
+    long as the process, so it is frozen, as long-lived servers do
+    (gc.freeze). Once per process: the collection before it costs a large
+    heap most of a second, which a test suite starting an app per test would
+    pay at every start; a heap something already froze is left as it is.
     """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
-@asynccontextmanager
-async def _no_lifespan(app: Any) -> AsyncIterator[None]:
-    yield None
+def _app_lifespan(
+    lifespan: AppLifespan | None,
+) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
+    """The app's lifespan as an async context manager factory, in each form Starlette takes."""
+    if lifespan is None:
+        return _router_lifespan
+    if inspect.isasyncgenfunction(lifespan):
+        return asynccontextmanager(lifespan)
+    if inspect.isgeneratorfunction(lifespan):
+        sync = contextmanager(lifespan)
+
+        @asynccontextmanager
+        async def lifted(app: Any) -> AsyncIterator[Any]:
+            # As Starlette runs it: on the event loop.
+            with sync(app) as state:
+                yield state
+
+        return lifted
+    return cast(Callable[[Any], AbstractAsyncContextManager[Any]], lifespan)
+
+
+class _RouterLifespan:
+    """The router's default lifespan, which `lifespan=` replaces: on_startup/on_shutdown.
+
+    FastAPI's on_event("startup"), on_startup=[...] and the handlers of included
+    routers land in the router's lists; Starlette before 1.0 keeps them there too.
+    """
+
+    def __init__(self, app: Any) -> None:
+        router = app.router if isinstance(app, Starlette) else None
+        self.on_startup = list(getattr(router, "on_startup", ()))
+        self.on_shutdown = list(getattr(router, "on_shutdown", ()))
+
+    async def __aenter__(self) -> None:
+        await _run(self.on_startup)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        # As the framework's default lifespan: shutdown handlers run whatever happened.
+        await _run(self.on_shutdown)
+
+
+def _router_lifespan(app: Any) -> AbstractAsyncContextManager[None]:
+    return _RouterLifespan(app)
+
+
+async def _run(handlers: Iterable[Callable[[], Any]]) -> None:
+    for handler in handlers:
+        result = handler()
+        if inspect.isawaitable(result):
+            await result
 
 
 def init_from_environment(
@@ -152,7 +212,7 @@ class SentryLifespan:
         traces_sampler: TracesSampler | None = None,
         spool_dir: Path | None = None,
     ) -> None:
-        self.app_lifespan = app_lifespan
+        self.app_lifespan = _app_lifespan(app_lifespan)
         # Where envelopes are spooled when SENTRY_SPOOL_DIR is unset (none: in memory).
         self.spool_dir = spool_dir
         self.secret_env = tuple(secret_env)
@@ -167,32 +227,31 @@ class SentryLifespan:
     async def _lifespan(self, app: Any) -> AsyncIterator[Any]:
         config = load_sentry_config()
         unscrub_logs = _scrub_logs(config, self.secret_env)
-        try:
-            runtime = _start(
-                config,
-                secret_env=self.secret_env,
-                transport=self.transport,
-                in_app_include=self.in_app_include,
-                traces_sampler=self.traces_sampler,
-                spool_dir=self.spool_dir,
-            )
-        except BaseException:
-            unscrub_logs()
-            raise
+        runtime = _start(
+            config,
+            secret_env=self.secret_env,
+            transport=self.transport,
+            in_app_include=self.in_app_include,
+            traces_sampler=self.traces_sampler,
+            spool_dir=self.spool_dir,
+        )
         started = False
         try:
             # The app's own startup runs in a scope of its own, so tags it sets
             # never leak into the requests that fork from the process scope.
             with sentry_sdk.isolation_scope():
-                async with (self.app_lifespan or _no_lifespan)(app) as state:
+                async with self.app_lifespan(app) as state:
                     started = True
-                    with _frozen_startup_heap():
-                        yield state
+                    _freeze_startup_heap()
+                    yield state
         except Exception as exc:
             if not started:
                 # The server only logs it and exits; the finally below flushes it.
                 capture_unhandled(exc, STARTUP_MECHANISM)
+                _scrub_on_its_way_out(exc)
             raise
         finally:
             await release(runtime, config.settings.shutdown_timeout)
-            unscrub_logs()
+        # Only after a clean shutdown: after a failure the server still logs its
+        # traceback, so scrubbing stays on for the rest of the process.
+        unscrub_logs()

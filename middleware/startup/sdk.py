@@ -36,7 +36,9 @@ SERVER_LOGGERS = (
 
 def secret_values(secret_env: Iterable[str], dsn: str | None) -> list[str]:
     """The exact values of the process's own secrets, for the scrubber."""
-    values = [os.environ.get(name, "") for name in secret_env]
+    # Read as settings read them: pydantic-settings matches names in any case.
+    wanted = {name.upper() for name in secret_env}
+    values = [value for name, value in os.environ.items() if name.upper() in wanted]
     if dsn:
         parsed = parse_dsn(dsn)
         values += [parsed.public_key, parsed.secret_key or ""]
@@ -59,7 +61,11 @@ def init_sentry(
     settings = config.settings
     dsn = settings.dsn_value
     handler = DeferringEventHandler(level=logging.ERROR)
-    runtime = Runtime(local_variables=settings.local_variables, handler=handler)
+    runtime = Runtime(
+        local_variables=settings.local_variables,
+        handler=handler,
+        trace_sources=settings.trace_networks(production=config.production),
+    )
     scrubber = Scrubber(
         secrets=secret_values(secret_env, dsn), send_default_pii=settings.send_default_pii
     )

@@ -6,7 +6,7 @@ import sqlite3
 
 import psycopg
 
-from booty.queue import Queue, SQLiteQueue
+from booty.queue import DEFAULT_RETENTION, Queue, SQLiteQueue
 from booty.queue.postgres import PostgresQueue
 
 
@@ -18,17 +18,22 @@ class Store:
         self.location = location
         self.opened: list[Queue] = []
 
-    async def open(self, *, lease: float = 60.0, max_attempts: int = 3) -> Queue:
-        queue, _ = await self.start(lease=lease, max_attempts=max_attempts)
+    async def open(
+        self, *, lease: float = 60.0, max_attempts: int = 3, retention: float = DEFAULT_RETENTION
+    ) -> Queue:
+        queue, _ = await self.start(lease=lease, max_attempts=max_attempts, retention=retention)
         return queue
 
-    async def start(self, *, lease: float = 60.0, max_attempts: int = 3) -> tuple[Queue, int]:
+    async def start(
+        self, *, lease: float = 60.0, max_attempts: int = 3, retention: float = DEFAULT_RETENTION
+    ) -> tuple[Queue, int]:
         """A queue as a starting process opens it, and the count of jobs it took back."""
         queue: Queue
+        options = {"lease": lease, "max_attempts": max_attempts, "retention": retention}
         if self.backend == "sqlite":
-            queue = SQLiteQueue(self.location, lease=lease, max_attempts=max_attempts)
+            queue = SQLiteQueue(self.location, **options)  # type: ignore[arg-type]
         else:
-            queue = PostgresQueue(self.location, lease=lease, max_attempts=max_attempts)
+            queue = PostgresQueue(self.location, **options)  # type: ignore[arg-type]
         taken = await queue.open()
         self.opened.append(queue)
         return queue, taken

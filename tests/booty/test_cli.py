@@ -1,20 +1,24 @@
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.support import EnvelopeServer, answers, free_port, wait_until
+from tests.support.corpus import WEBHOOK_SECRET
 
 BOOTY = str(Path(sys.executable).parent / "booty")
 UVICORN = str(Path(sys.executable).parent / "uvicorn")
 DSN_PUBLIC = "publickey0123456789abcdef"
+WEBHOOK_SECRET_B64 = base64.urlsafe_b64encode(WEBHOOK_SECRET.encode()).decode()
 
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -186,6 +190,57 @@ def test_service_starts_and_logs_reach_the_operator(how: str, tmp_path: Path) ->
     assert (
         "".join(output).count("Sentry disabled — no DSN configured (environment=development)") == 1
     )
+
+
+DB_PASSWORD = "pgpw7Y%zzh3Jk"
+MALFORMED_DATABASE_URLS = [
+    f"postgresql://booty:{DB_PASSWORD}@127.0.0.1/booty",  # a raw %
+    f"postgresql://booty:{DB_PASSWORD}@[::1/booty",  # no ] after the IPv6 host
+    f"postgresql://booty:{DB_PASSWORD}@x@127.0.0.1/booty",  # a raw @
+]
+
+
+@pytest.mark.parametrize("url", MALFORMED_DATABASE_URLS)
+@pytest.mark.parametrize("command", ["check-config", "serve"])
+def test_a_malformed_database_url_is_refused_by_name_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, url: str, command: str
+) -> None:
+    monkeypatch.setenv("BOOTY_DATABASE_URL", url)
+    args = ("serve", "--port", str(free_port())) if command == "serve" else (command,)
+    result = run(*args)
+    output = result.stdout + result.stderr
+    assert result.returncode == 78, output
+    assert "BOOTY_DATABASE_URL is not a valid postgresql:// URL" in result.stderr
+    assert "Traceback" not in output
+    assert "pgpw7Y" not in output and "zzh3Jk" not in output
+
+
+LLM_KEY = "sk-live-0123456789abcdefghij"
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("LLM_API_URL", f"https://llm.example.com/v1/{LLM_KEY}"),
+        ("LLM_API_URL", f"https://llm.example.com/v1/{quote(LLM_KEY)}/chat"),
+        ("GITHUB_API_URL", "https://ghe.example.com/api;token=plaintoken123"),
+        ("GITHUB_API_URL", f"https://ghe.example.com/{WEBHOOK_SECRET_B64}"),
+    ],
+)
+def test_a_url_setting_holding_a_credential_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, url: str
+) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    monkeypatch.setenv("SENTRY_DSN", f"https://{DSN_PUBLIC}@sentry.invalid/1")
+    monkeypatch.setenv("LLM_API_KEY", LLM_KEY)
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv(variable, url)
+    result = run("check-config")
+    output = result.stdout + result.stderr
+    assert result.returncode == 78, output
+    assert f"{variable} must not contain a credential" in result.stderr
+    for needle in (LLM_KEY, quote(LLM_KEY), "plaintoken123", WEBHOOK_SECRET_B64, WEBHOOK_SECRET):
+        assert needle not in output
 
 
 def test_check_config_shows_the_spool_beside_the_database(

@@ -66,7 +66,7 @@ async def test_a_redelivery_is_the_same_job(store: Store) -> None:
     assert await queue.claim() is None
 
 
-async def test_a_replayed_body_is_the_same_job_for_a_day(store: Store) -> None:
+async def test_a_replayed_body_is_the_same_job_for_the_retention(store: Store) -> None:
     queue = await store.open()
     job_id = await _add(queue, body_sha="a" * 64, delivery_id="d-1")
     for delivery in ("d-2", None):
@@ -76,10 +76,35 @@ async def test_a_replayed_body_is_the_same_job_for_a_day(store: Store) -> None:
         assert again == (job_id, False)
     other = await _add(queue, body_sha="b" * 64, delivery_id="d-3")
     assert other != job_id
-    # A day later the same body is a new event.
+    # A day later the same body is still a replay.
     store.execute("UPDATE jobs SET created_at = created_at - 86401 WHERE id = %s", job_id)
-    later = await _add(queue, body_sha="a" * 64, delivery_id="d-4")
+    again = await queue.enqueue(
+        "pipeline", {}, delivery_id="d-4", body_sha="a" * 64, request_id=None, trace={}
+    )
+    assert again == (job_id, False)
+    # Past the retention (30 days) nothing tells it from a new delivery.
+    store.execute("UPDATE jobs SET created_at = created_at - 30 * 86400 WHERE id = %s", job_id)
+    later = await _add(queue, body_sha="a" * 64, delivery_id="d-5")
     assert later not in (job_id, other)
+
+
+async def test_finished_jobs_past_the_retention_are_pruned(store: Store) -> None:
+    queue = await store.open(retention=3600)
+    old_done, old_failed, recent = [await _add(queue, n) for n in range(3)]
+    assert [await queue.claim() is not None for _ in range(3)] == [True] * 3
+    old_queued = await _add(queue, 3)
+    assert await queue.finish(old_done, "succeeded")
+    assert await queue.finish(old_failed, "failed", error="LLMError")
+    assert await queue.finish(recent, "succeeded")
+    for job_id in (old_done, old_failed, old_queued):
+        store.execute(
+            "UPDATE jobs SET created_at = created_at - 3601, updated_at = updated_at - 3601"
+            " WHERE id = %s",
+            job_id,
+        )
+    assert await queue.prune() == 2
+    assert await queue.get(old_done) is None and await queue.get(old_failed) is None
+    assert await queue.get(old_queued) is not None and await queue.get(recent) is not None
 
 
 async def test_a_live_lease_is_never_taken(store: Store) -> None:

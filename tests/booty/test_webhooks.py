@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.booty.postgres import Cluster
 from tests.booty.support import (
     REPO,
     SHA,
@@ -199,3 +200,34 @@ async def test_unknown_job_is_404(apis: FakeApis, capture: CapturingTransport) -
     async with booty(capture) as client:
         response = await client.get("/jobs/nope")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_an_id_no_job_can_have_is_404_before_the_database_is_asked(
+    apis: FakeApis,
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    backend: str,
+) -> None:
+    if backend == "postgresql":
+        postgres: Cluster = request.getfixturevalue("postgres")
+        monkeypatch.setenv("BOOTY_DATABASE_URL", postgres.create_database())
+    async with booty(capture) as client:
+        answers = [
+            await client.get(f"/jobs/{job_id}")
+            for job_id in ("%00", "a%00b", "0" * 31 + "%00", "x" * 5000)
+        ]
+    assert [a.status_code for a in answers] == [404] * 4
+    assert capture.events == []
+
+
+async def test_a_body_nested_past_the_parser_s_depth_is_400_without_an_event(
+    apis: FakeApis, capture: CapturingTransport
+) -> None:
+    body = b"[" * 3000 + b"]" * 3000
+    async with booty(capture) as client:
+        response = await post_event(client, "issues", body)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "the body is not valid JSON"}
+    assert capture.events == []

@@ -362,3 +362,24 @@ async def test_sentry_worker_monitor_off_sends_no_check_in(
     async with booty(capture):
         pass
     assert capture.items("check_in") == []
+
+
+async def test_the_worker_prunes_finished_jobs_past_their_retention(tmp_path: Path) -> None:
+    queue = SQLiteQueue(tmp_path / "q.db", retention=3600)
+    await queue.open()
+    old, _ = await queue.enqueue("pipeline", {}, delivery_id=None, request_id=None, trace={})
+    assert await queue.claim() is not None
+    assert await queue.finish(old, "succeeded")
+    db = sqlite3.connect(tmp_path / "q.db")
+    db.execute("UPDATE jobs SET updated_at = updated_at - 3601")
+    db.commit()
+    db.close()
+    worker = Worker(queue, {}, poll_interval=0.01, prune_interval=0.01)
+    async with worker.running():
+        with anyio.fail_after(5):
+            for _ in range(500):  # the prune loop runs every 10 ms
+                if await queue.get(old) is None:
+                    break
+                await anyio.sleep(0.01)
+    assert await queue.get(old) is None
+    await queue.close()

@@ -84,6 +84,9 @@ class Served:
     # still queued at SIGTERM unless serving the requests took longer than that.
     delay: float = 0.05
     port: int = field(default_factory=free_port)
+    # More of the server's options, and of the environment, for one test.
+    extra_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.envelopes = EnvelopeServer(self.delay)
@@ -103,9 +106,12 @@ class Served:
         )
         if self.server == "daphne":
             env["COMPAT_INIT_AT_IMPORT"] = "1"
+        env.update(self.extra_env)
+        command = server_command(self.server, self.target, self.port, self.root_path)
+        command[3:3] = self.extra_args  # right after `python -m <server>`
         self.output = self.log.open("wb")
         self.process = subprocess.Popen(
-            server_command(self.server, self.target, self.port, self.root_path),
+            command,
             cwd=ROOT,
             env=env,
             stdout=self.output,

@@ -365,3 +365,22 @@ def test_ceiling_zero_never_drops() -> None:
 def test_the_guard_refuses_meaningless_options(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         StormGuard(**options)
+
+
+def test_a_new_message_from_the_same_line_passes_the_ceiling_lean() -> None:
+    guard = StormGuard(limit=10, ceiling=1000, window=60, clock=Clock())
+
+    def raised(status: int) -> BaseException:
+        try:
+            raise RuntimeError(f"HTTP {status}")  # one line, many statuses
+        except RuntimeError as exc:
+            return exc
+
+    verdicts = [guard.admit(raised(404)).detail for _ in range(1010)]
+    assert verdicts == ["full"] * 10 + ["lean"] * 1000
+    assert guard.admit(raised(404)).detail == "drop"
+    assert guard.admit(raised(401)).detail == "lean"
+    assert guard.admit(raised(401)).detail == "drop"
+    # Messages with ids in them do not lift the ceiling for good.
+    late = [guard.admit(raised(1000 + n)).detail for n in range(100)]
+    assert late.count("lean") < 40

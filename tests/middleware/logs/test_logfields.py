@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from middleware import SentryLifespan, add_request_ids, instrument
+from middleware import SentryLifespan, add_request_ids, instrument, scrub_secrets
 from middleware.jobs.scope import job_scope
 from tests.support import running
+from tests.support.corpus import INTERNAL_TOKEN
 from tests.test_docs import readme_blocks
 
 try:
@@ -116,3 +117,34 @@ async def test_the_readme_examples_run(capsys: pytest.CaptureFixture[str]) -> No
         "request_id": "req-9",
         "job_id": "j-1",
     }
+
+
+async def test_scrub_secrets_filters_what_stdlib_lines_filter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOOTY_INTERNAL_TOKEN", INTERNAL_TOKEN)
+    out = io.StringIO()
+    log = structlog.wrap_logger(
+        structlog.PrintLogger(file=out),
+        processors=[
+            structlog.processors.format_exc_info,
+            scrub_secrets,
+            structlog.processors.JSONRenderer(sort_keys=True),
+        ],
+    )
+    app = FastAPI(lifespan=SentryLifespan(secret_env=("BOOTY_INTERNAL_TOKEN",)))
+    async with running(app):
+        log.info("refused", token="plainvalue-1234", detail=f"upstream said {INTERNAL_TOKEN}")
+        log.info("nested", data={"auth": {"x": 1}, "items": [f"key {INTERNAL_TOKEN}"]})
+        try:
+            raise RuntimeError(f"upstream refused token {INTERNAL_TOKEN}")
+        except RuntimeError:
+            log.exception("failed")
+
+    text = out.getvalue()
+    assert INTERNAL_TOKEN not in text and "plainvalue-1234" not in text
+    refused, nested, failed = lines(out)
+    assert refused["token"] == "[Filtered]"
+    assert refused["detail"] == "upstream said [Filtered]"
+    assert nested["data"] == {"auth": "[Filtered]", "items": ["key [Filtered]"]}
+    assert "RuntimeError: upstream refused token [Filtered]" in failed["exception"]

@@ -178,3 +178,25 @@ def test_an_invalid_value_falls_back_to_off(
     init_sentry(config, transport=capture)
     logger.warning("not a log item")
     assert logs(capture) == []
+
+
+def test_a_websocket_line_keeps_no_client_address_nor_secret_query_value(
+    logs_on: CapturingTransport,
+) -> None:
+    logging.getLogger("uvicorn.error").info(
+        '%s - "WebSocket %s" %d', "127.0.0.77:46011", "/ws?code=oauthcode123&page=2", 403
+    )
+    (log,) = logs(logs_on)
+    assert log["body"] == '[Filtered] - "WebSocket /ws?code=[Filtered]&page=2" 403'
+    assert "127.0.0.77" not in str(log) and "oauthcode123" not in str(log)
+
+
+def test_a_websocket_line_keeps_the_client_address_with_send_default_pii(
+    logs_enabled: CapturingTransport, sentry_init: SentryInit
+) -> None:
+    capture = sentry_init(SENTRY_SEND_DEFAULT_PII="true")
+    logging.getLogger("uvicorn.error").info(
+        '%s - "WebSocket %s" %d', "127.0.0.77:46011", "/ws?page=2", 403
+    )
+    (log,) = logs(capture)
+    assert log["body"] == '127.0.0.77:46011 - "WebSocket /ws?page=2" 403'

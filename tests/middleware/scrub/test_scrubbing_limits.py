@@ -10,7 +10,7 @@ import sentry_sdk
 from sentry_sdk.scrubber import EventScrubber
 from sentry_sdk.types import Event
 
-from middleware.scrub.budget import MAX_EVENT_ITEMS, MAX_EVENT_TEXT, MAX_TEXT
+from middleware.scrub.budget import CUT_MARGIN, MAX_EVENT_ITEMS, MAX_EVENT_TEXT, MAX_TEXT
 from middleware.scrub.scrubber import Scrubber
 from tests.support import SentryInit
 
@@ -151,3 +151,23 @@ def test_past_the_event_budget_items_are_filtered_unwalked() -> None:
 
     assert scrubbed["extra"] == {"a": groups["a"], "b": FILTERED, "c": FILTERED}
     assert scrubbed["message"] == "wide"
+
+
+@pytest.mark.parametrize("straddled", [MAX_TEXT, MAX_TEXT + CUT_MARGIN])
+def test_no_part_of_a_secret_across_the_cut_is_kept_when_scrubbing_shortened_the_text(
+    straddled: int,
+) -> None:
+    secret = "s3cr3t-VALUE-0123456789abcdef"
+    # Filtered earlier in the text, each copy shortens it: the cut must still be
+    # made on the original positions.
+    head = " ".join([secret] * 80) + " "
+    at = straddled - 10
+    text = head + "y" * (at - len(head)) + secret + "z" * 2000
+    event = {"extra": {"blob": text}}
+
+    scrubbed = cast(dict[str, Any], Scrubber(secrets=[secret]).scrub_event(cast(Event, event)))
+
+    blob = scrubbed["extra"]["blob"]
+    assert blob.endswith("...") and len(blob) <= MAX_TEXT + 3
+    assert secret[:6] not in blob
+    assert "z" not in blob  # nothing from past the cut

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import sentry_sdk
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,7 +23,6 @@ from starlette.routing import Route
 import middleware
 import middleware.startup.lifespan
 from middleware import ConfigError, SentryLifespan, instrument
-from middleware.scrub.logs import ScrubbingFilter
 from tests.support import CapturingTransport, EnvelopeServer, running
 
 AppLifespan = Any
@@ -179,22 +179,85 @@ async def test_app_state_from_the_apps_lifespan_reaches_requests(
         assert (await client.get("/answer")).json() == {"answer": "42"}
 
 
-async def test_the_startup_heap_is_frozen_while_serving_and_thawed_at_shutdown(
-    capture: CapturingTransport,
-) -> None:
+async def test_the_startup_heap_is_frozen_once_per_process(capture: CapturingTransport) -> None:
     @asynccontextmanager
     async def startup(app: Starlette) -> AsyncIterator[None]:
         yield
 
     app = Starlette(lifespan=SentryLifespan(startup, transport=capture))
-    assert gc.get_freeze_count() == 0
     async with LifespanManager(app):
         frozen = gc.get_freeze_count()
         assert frozen > 1000  # the imports and the startup, not one object
         # A full collection no longer walks them.
         gc.collect()
         assert gc.get_freeze_count() == frozen
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == frozen  # for the life of the process
+    made_since = [{"n": n} for n in range(5000)]
+    # A later start (the next test's app) neither collects nor freezes again.
+    async with LifespanManager(Starlette(lifespan=SentryLifespan(startup, transport=capture))):
+        assert gc.get_freeze_count() == frozen
+    assert len(made_since) == 5000
+
+
+@pytest.mark.parametrize("kind", ["on_startup", "on_event"])
+async def test_without_a_lifespan_of_its_own_the_routers_handlers_run(
+    capture: CapturingTransport, kind: str
+) -> None:
+    ran: list[str] = []
+
+    async def started() -> None:
+        ran.append("startup")
+
+    def stopped() -> None:
+        ran.append("shutdown")
+
+    if kind == "on_startup":
+        app = FastAPI(
+            lifespan=SentryLifespan(transport=capture), on_startup=[started], on_shutdown=[stopped]
+        )
+    else:
+        app = FastAPI(lifespan=SentryLifespan(transport=capture))
+        # What the deprecated @app.on_event("startup") does.
+        app.router.add_event_handler("startup", started)
+        app.router.add_event_handler("shutdown", stopped)
+    async with LifespanManager(app):
+        assert ran == ["startup"]
+    assert ran == ["startup", "shutdown"]
+
+
+async def _async_cm_state(app: Any) -> AsyncIterator[dict[str, Any]]:
+    yield {"form": "asynccontextmanager"}
+
+
+async def _async_generator_state(app: Any) -> AsyncIterator[dict[str, Any]]:
+    yield {"form": "async generator"}
+
+
+def _generator_state(app: Any) -> Iterator[dict[str, Any]]:
+    yield {"form": "generator"}
+
+
+@pytest.mark.parametrize(
+    ("lifespan", "form"),
+    [
+        (asynccontextmanager(_async_cm_state), "asynccontextmanager"),
+        (_async_generator_state, "async generator"),
+        (_generator_state, "generator"),
+    ],
+)
+async def test_every_lifespan_form_starlette_takes_is_taken(
+    capture: CapturingTransport, lifespan: Any, form: str
+) -> None:
+    async def which(request: Request) -> JSONResponse:
+        return JSONResponse({"form": request.state.form})
+
+    app = Starlette(
+        routes=[Route("/", which)], lifespan=SentryLifespan(lifespan, transport=capture)
+    )
+    instrument(app)
+    async with running(app) as client:
+        response = await client.get("/")
+    assert response.json() == {"form": form}
 
 
 async def test_a_startup_crash_in_the_apps_lifespan_is_captured_once_and_flushed(
@@ -243,31 +306,6 @@ async def test_the_servers_own_error_loggers_make_no_second_event(
     assert capture.events == []
 
 
-def _scrubbing_filters() -> set[tuple[logging.Handler, logging.Filter]]:
-    loggers = [logging.getLogger()] + [
-        logger
-        for logger in list(logging.Logger.manager.loggerDict.values())
-        if isinstance(logger, logging.Logger)
-    ]
-    return {
-        (handler, f)
-        for logger in loggers
-        for handler in logger.handlers
-        for f in handler.filters
-        if isinstance(f, ScrubbingFilter)
-    }
-
-
-@pytest.fixture
-def lasting_log_scrubbing() -> Iterator[None]:
-    """init_from_environment scrubs log lines for the life of the process: undo it here."""
-    before = _scrubbing_filters()
-    yield
-    for handler, f in _scrubbing_filters() - before:
-        handler.removeFilter(f)
-
-
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_starts_sentry_without_a_lifespan(
     capture: CapturingTransport,
 ) -> None:
@@ -288,7 +326,6 @@ def test_init_from_environment_starts_sentry_without_a_lifespan(
     assert event["tags"]["request_id"] == "daphne-1"
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flushes(
     capture: CapturingTransport,
 ) -> None:
@@ -301,13 +338,11 @@ async def test_a_lifespan_after_init_from_environment_shares_the_client_and_flus
     assert len(capture.events) == 1
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_without_a_dsn_is_off() -> None:
     assert middleware.init_from_environment() is False
     assert not sentry_sdk.get_client().is_active()
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_refuses_a_bad_production_config(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -362,7 +397,6 @@ async def test_requests_under_the_lifespan_do_not_warn_with_sentry_on_or_off(
     assert _request_layer_warnings(caplog) == []
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 async def test_requests_after_init_from_environment_do_not_warn(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -405,7 +439,6 @@ async def boom(request: Request) -> JSONResponse:
     raise RuntimeError("boom")
 
 
-@pytest.mark.usefixtures("lasting_log_scrubbing")
 def test_init_from_environment_scrubs_log_lines_as_the_lifespan_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -136,3 +136,16 @@ async def test_no_log_line_contains_the_dsn_keys(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "SENTRY_TRACES_SAMPLE_RATE" in text
     assert public not in text and secret not in text
+
+
+async def test_a_secret_variable_named_in_lower_case_is_scrubbed_too(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pydantic-settings reads github_token as GITHUB_TOKEN: so does the scrubber.
+    monkeypatch.setenv("github_token", "plainvalue-7Hq2Zp9Wc4")
+    app = Starlette(lifespan=SentryLifespan(transport=capture, secret_env=("GITHUB_TOKEN",)))
+    async with running(app):
+        sentry_sdk.capture_message("token plainvalue-7Hq2Zp9Wc4 refused")
+        sentry_sdk.flush()
+    (event,) = capture.events
+    assert "plainvalue" not in str(event)

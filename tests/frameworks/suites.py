@@ -1,0 +1,233 @@
+"""Run FastAPI's and Starlette's own test suites bare, then with the library on every app.
+
+Usage: python -m tests.frameworks.suites [--cache DIR] [--only fastapi|starlette]
+
+The sdists of the FastAPI and Starlette this venv has installed (they carry
+their test suites) are downloaded once into a cache outside the repository,
+and run in `.venv-frameworks`, a venv of their own: their test dependencies
+pin versions ours do not. A test that passes bare and fails with the library
+mounted is a regression, unless tests/frameworks/allowed.txt lists it with
+its reason; any regression fails the run.
+
+Which runs, to stay within a CI step of 8 minutes on 2 cores (two lanes in
+parallel): Starlette's suite (about 20 s of CPU) bare and in all four
+variants, the two forms each with Sentry on and off; FastAPI's (about 140 s of
+CPU, nearly five times as many tests) bare and in the variant that covers the
+most: the README form, which also runs the lifespan forms and the router's
+default lifespan through SentryLifespan, with Sentry on. `--all` runs FastAPI
+in all four variants too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".venv-frameworks"
+ALLOWED = Path(__file__).with_name("allowed.txt")
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "booty-frameworks"
+SUITES = ("starlette", "fastapi")
+VARIANTS = (("readme", "on"), ("instrument", "on"), ("readme", "off"), ("instrument", "off"))
+
+
+@dataclass(frozen=True)
+class Run:
+    suite: str
+    form: str  # "bare", "instrument" or "readme"
+    sentry: str  # "on" or "off"; "-" when bare
+
+    @property
+    def name(self) -> str:
+        return (
+            self.suite if self.form == "bare" else f"{self.suite}-{self.form}-sentry-{self.sentry}"
+        )
+
+
+@dataclass
+class Result:
+    run: Run
+    outcomes: dict[str, str]
+    wall: float
+    cpu: float
+    tail: str = ""
+
+
+@dataclass
+class Plan:
+    cache: Path
+    lanes: list[list[Run]] = field(default_factory=list)
+
+
+def sh(*command: str | Path, cwd: Path = ROOT) -> None:
+    subprocess.run([str(part) for part in command], cwd=cwd, check=True)
+
+
+def sdist(name: str, cache: Path) -> Path:
+    """The installed version's source tree, downloaded and unpacked once."""
+    wanted = version(name)
+    tree = cache / f"{name}-{wanted}"
+    if tree.is_dir():
+        return tree
+    cache.mkdir(parents=True, exist_ok=True)
+    archive = cache / f"{name}-{wanted}.tar.gz"
+    if not archive.exists():
+        sh(
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:",
+            "--no-deps", f"{name}=={wanted}", "--dest", cache,
+        )  # fmt: skip
+    with tarfile.open(archive) as tar:
+        tar.extractall(cache, filter="data")
+    return tree
+
+
+def install(fastapi_tree: Path) -> None:
+    """.venv-frameworks: the library, the same frameworks, FastAPI's test dependency group.
+
+    That group covers what Starlette's suite imports too (trio, httpx2, jinja2,
+    python-multipart, opentelemetry-sdk); Starlette's own dev group adds only
+    linters, twine and blockbuster, an optional check its conftest skips when
+    absent.
+    """
+    pins = [f"fastapi=={version('fastapi')}", f"starlette[full]=={version('starlette')}"]
+    marker = VENV / ".installed"
+    wanted = " ".join(pins)
+    if marker.exists() and marker.read_text() == wanted:
+        return
+    sh(sys.executable, "-m", "venv", VENV)
+    pip: list[str | Path] = [VENV / "bin" / "python", "-m", "pip", "install", "--quiet"]
+    sh(*pip, "--upgrade", "pip")  # --group needs pip 25.1
+    sh(*pip, "-e", ROOT, *pins, "--group", f"{fastapi_tree / 'pyproject.toml'}:tests")
+    marker.write_text(wanted)
+
+
+def execute(run: Run, tree: Path, reports: Path) -> Result:
+    junit = reports / f"{run.name}.xml"
+    log = reports / f"{run.name}.log"
+    command = [str(VENV / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    command += ["-p", "no:sugar", f"--junitxml={junit}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "BOOTY_"))}
+    if run.form != "bare":
+        command += ["-p", "dropin"]
+        env.update(
+            BOOTY_SUITE_FORM=run.form,
+            BOOTY_SUITE_SENTRY=run.sentry,
+            PYTHONPATH=str(Path(__file__).parent),
+        )
+    started = time.monotonic()
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=tree, env=env, stdout=output, stderr=output)
+        _, _, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    outcomes = read_junit(junit) if junit.exists() else {}
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-3:])
+    return Result(run, outcomes, wall, usage.ru_utime + usage.ru_stime, tail)
+
+
+def read_junit(path: Path) -> dict[str, str]:
+    """Each test's outcome: passed, failed, error or skipped."""
+    outcomes: dict[str, str] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):  # noqa: S314 - our own file
+        test = f"{case.get('classname')}::{case.get('name')}"
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                outcome = "failed" if child.tag == "failure" else child.tag
+        outcomes[test] = outcome
+    return outcomes
+
+
+def allowed(path: Path = ALLOWED) -> dict[str, str]:
+    """The reviewed differences: `<test id>  # <reason>`, one a line."""
+    entries: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        test, _, reason = line.partition("#")
+        if test.strip():
+            if not reason.strip():
+                raise ValueError(f"{path.name}: {test.strip()} has no reason")
+            entries[test.strip()] = reason.strip()
+    return entries
+
+
+def regressions(bare: Result, mounted: Result, allow: dict[str, str]) -> list[str]:
+    return sorted(
+        test
+        for test, outcome in bare.outcomes.items()
+        if outcome == "passed"
+        and mounted.outcomes.get(test, "missing") in ("failed", "error", "missing")
+        and test not in allow
+    )
+
+
+def plan(cache: Path, only: str | None, every_variant: bool) -> Plan:
+    result = Plan(cache)
+    for suite in SUITES:
+        if only not in (None, suite):
+            continue
+        variants = VARIANTS if suite == "starlette" or every_variant else VARIANTS[:1]
+        result.lanes.append(
+            [Run(suite, "bare", "-"), *(Run(suite, form, on) for form, on in variants)]
+        )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/framework-suites")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--only", choices=SUITES)
+    parser.add_argument("--all", action="store_true", help="every variant for FastAPI too")
+    args = parser.parse_args()
+    the_plan = plan(args.cache, args.only, args.all)
+    trees = {suite: sdist(suite, args.cache) for suite in SUITES}
+    install(trees["fastapi"])
+    reports = args.cache / "reports"
+    reports.mkdir(exist_ok=True)
+    results: list[Result] = []
+    lock = threading.Lock()
+
+    def lane(runs: list[Run]) -> None:
+        for run in runs:
+            result = execute(run, trees[run.suite], reports)
+            with lock:
+                results.append(result)
+                print(f"{run.name}: {result.wall:.0f} s, {result.cpu:.0f} s CPU; {result.tail}")
+
+    threads = [threading.Thread(target=lane, args=(runs,)) for runs in the_plan.lanes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return report(results, allowed())
+
+
+def report(results: list[Result], allow: dict[str, str]) -> int:
+    failed = False
+    bare = {r.run.suite: r for r in results if r.run.form == "bare"}
+    for result in results:
+        if result.run.form == "bare":
+            continue
+        base = bare[result.run.suite]
+        if not result.outcomes:
+            print(f"{result.run.name}: no results ({result.tail})")
+            failed = True
+            continue
+        lost = regressions(base, result, allow)
+        ratio = result.cpu / base.cpu if base.cpu else float("nan")
+        print(f"{result.run.name}: {len(lost)} new failures; CPU {ratio:.2f}x bare")
+        for test in lost:
+            print(f"  {test}")
+        failed = failed or bool(lost)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,8 +7,10 @@ sdk integration patches Starlette's classes for the rest of the process.
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -86,6 +88,16 @@ def booty() -> FastAPI:
     return app
 
 
+def booty_spooled() -> FastAPI:
+    """Booty's stack with the sdk's own transport replaced by the spooling one."""
+    from middleware import SentryLifespan, instrument
+
+    app = FastAPI(lifespan=SentryLifespan())
+    instrument(app)
+    add_routes(app)
+    return app
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -108,6 +120,13 @@ VARIANTS = {
         Variant("correlation-id", "asgi-correlation-id (no Sentry)", correlation_id),
         Variant("booty-off", "Booty's stack, Sentry disabled", booty),
         Variant("booty", "Booty's stack, enabled, errors only", booty, _ENABLED),
+        Variant(
+            "booty-spool",
+            "Booty's stack, enabled, errors only, spooling transport",
+            booty_spooled,
+            # Nothing is sent on this path; the spool only has to exist.
+            {**_ENABLED, "SENTRY_SPOOL_DIR": str(Path(tempfile.gettempdir()) / "bench-spool")},
+        ),
         Variant(
             "booty-t0.1",
             "Booty's stack, enabled, traces 0.1",

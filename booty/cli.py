@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 import sentry_sdk
@@ -17,15 +18,19 @@ from booty.config import (
     SECRET_ENV,
     BootySettings,
     load_booty_settings,
+    sentry_spool_dir,
 )
 from booty.queue import redact_database_url
 from middleware import (
     ConfigError,
+    Problem,
     SentryConfig,
     describe_config,
     init_sentry,
     load_sentry_config,
     parse_dsn,
+    spool_problem,
+    spool_status,
 )
 
 EX_OK = 0
@@ -47,7 +52,28 @@ def _load() -> tuple[SentryConfig, BootySettings, list[str]]:
     if problems:
         raise ConfigError([p for exc in problems for p in exc.problems])
     warnings = sentry.warnings() + [f"invalid configuration: {p}" for p in booty_problems]
+    spool = _spool_dir(sentry, booty)
+    problem = spool_problem(spool) if sentry.mode == "enabled" else None
+    if problem is not None:
+        found = Problem("SENTRY_SPOOL_DIR", f"{spool} {problem}")
+        if sentry.production:
+            raise ConfigError([found])
+        warnings.append(f"invalid configuration: {found}; sending from memory")
     return sentry, booty, warnings
+
+
+def _spool_dir(sentry: SentryConfig, booty: BootySettings) -> Path:
+    return sentry.settings.spool_dir or sentry_spool_dir(booty.booty_db_path)
+
+
+def _spool(sentry: SentryConfig, booty: BootySettings) -> str:
+    """The spool's path and what it holds: files, bytes, the oldest envelope's age."""
+    directory = _spool_dir(sentry, booty)
+    if not directory.is_dir():
+        return f"{directory} (empty)"
+    status = spool_status(directory)
+    oldest = "" if status.oldest_age is None else f", oldest {status.oldest_age:.0f}s"
+    return f"{directory} ({status.files} files, {status.bytes} bytes{oldest})"
 
 
 def _refuse(exc: ConfigError) -> int:
@@ -93,6 +119,9 @@ def check_config() -> int:
         service="booty",
     ):
         print(line)
+    print(f"spool: {_spool(sentry, booty)}")
+    print(f"spool_max_mb: {sentry.settings.spool_max_mb}")
+    print(f"send_concurrency: {sentry.settings.send_concurrency}")
     print(f"github_api_url: {booty.github_api_url}")
     print(f"llm_api_url: {booty.llm_api_url or '(none)'}")
     print(f"llm_model: {booty.llm_model}")

@@ -159,3 +159,15 @@ def load_booty_settings() -> tuple[BootySettings, list[Problem]]:
         hint = f"; did you mean {suggestion}?" if suggestion else ""
         problems.append(Problem(name, f"is no Booty variable and is ignored{hint}"))
     return settings, problems
+
+
+def sentry_spool_dir(db_path: Path) -> Path:
+    """Where Sentry envelopes wait for delivery unless SENTRY_SPOOL_DIR says otherwise:
+    beside the job database, in the unit's StateDirectory=."""
+    return db_path.parent / "sentry-spool"
+
+
+def default_sentry_spool_dir() -> Path:
+    """sentry_spool_dir from the environment, before the settings are validated."""
+    default: Path = BootySettings.model_fields["booty_db_path"].default
+    return sentry_spool_dir(Path(os.environ.get("BOOTY_DB_PATH") or default))

@@ -13,7 +13,13 @@ from fastapi.responses import JSONResponse
 from sentry_sdk.transport import Transport
 from starlette.exceptions import HTTPException
 
-from booty.config import IN_APP_INCLUDE, SDK_OPTIONS, SECRET_ENV, load_booty_settings
+from booty.config import (
+    IN_APP_INCLUDE,
+    SDK_OPTIONS,
+    SECRET_ENV,
+    default_sentry_spool_dir,
+    load_booty_settings,
+)
 from booty.internal import internal_allowed
 from booty.logs import configure_logging
 from booty.webhooks import router as webhooks_router
@@ -49,6 +55,8 @@ def create_app(*, sentry_transport: Transport | None = None) -> FastAPI:
             secret_env=SECRET_ENV,
             transport=sentry_transport,
             in_app_include=IN_APP_INCLUDE,
+            # Envelopes wait on disk until Sentry answered them.
+            spool_dir=default_sentry_spool_dir(),
             **SDK_OPTIONS,
         ),
         # In production the API's map is not published.

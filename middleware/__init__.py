@@ -14,6 +14,7 @@ from middleware.config import (
     unknown_variables,
 )
 from middleware.context import RequestIdFilter, get_request_id, set_user_context
+from middleware.delivery import spool_problem, spool_status
 from middleware.jobs import JobScope, WorkerMonitor, job_scope, span, trace_headers
 from middleware.logs import add_request_ids, scrub_secrets
 from middleware.request import (
@@ -69,6 +70,8 @@ __all__ = [
     "scrub_secrets",
     "set_user_context",
     "span",
+    "spool_problem",
+    "spool_status",
     "trace_headers",
     "unknown_variables",
 ]

@@ -21,11 +21,14 @@ from sentry_sdk import consts
 from sentry_sdk import serializer as _serializer
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
+from sentry_sdk.consts import EndpointType
+from sentry_sdk.envelope import Envelope, Item
 from sentry_sdk.integrations._wsgi_common import _filter_headers
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
 from sentry_sdk.serializer import MAX_DATABAG_BREADTH, MAX_DATABAG_DEPTH, serialize
 from sentry_sdk.tracing import Span, Transaction, TransactionSource
 from sentry_sdk.tracing_utils import has_tracing_enabled
+from sentry_sdk.transport import HttpTransport
 from sentry_sdk.utils import (
     BadDsn,
     Dsn,
@@ -54,13 +57,19 @@ __all__ = [
     "capture_internal_exceptions",
     "event_from_exception",
     "filter_headers",
+    "handle_response",
     "has_tracing_enabled",
+    "http_sender",
     "inactive_client",
+    "is_rate_limited",
     "iter_stacks",
     "keep_plain_parts",
     "keep_serialized",
     "parent_sampled",
+    "pending_client_report",
     "pending_sessions",
+    "post_envelope",
+    "prepare_envelope",
     "record_lost_event",
     "safe_repr",
     "sdk_option_names",
@@ -258,3 +267,59 @@ def attach(client: BaseClient, value: object) -> None:
 def inactive_client() -> BaseClient:
     """A client that sends nothing, as the global scope holds before sentry_sdk.init."""
     return NonRecordingClient()
+
+
+class _Sender(HttpTransport):
+    """The sdk's HTTP transport as a sender only: its pool, rate limits and client reports."""
+
+    connections = 1
+
+    def _get_pool_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = super()._get_pool_options()
+        # urllib3 keeps one connection per host by default: a second sending
+        # thread would open and discard one for every envelope.
+        options["maxsize"] = self.connections
+        return options
+
+
+def http_sender(options: dict[str, Any], connections: int) -> HttpTransport:
+    """An HttpTransport whose pool keeps `connections` connections to Sentry."""
+    sender: type[_Sender] = type("HttpSender", (_Sender,), {"connections": connections})
+    return sender(options)
+
+
+def prepare_envelope(
+    sender: HttpTransport, envelope: Envelope
+) -> tuple[Envelope, bytes, dict[str, str]] | None:
+    """What the sdk would send: rate-limited items dropped (and counted), a pending
+    client report added, the body compressed; None when nothing is left to send."""
+    prepared = sender._prepare_envelope(envelope)
+    if prepared is None:
+        return None
+    envelope, body, headers = prepared
+    return envelope, body.getvalue(), headers
+
+
+def post_envelope(sender: HttpTransport, body: bytes, headers: dict[str, str]) -> Any:
+    """POST a prepared envelope with the sdk's auth header; raises on a network error."""
+    sender._update_headers(headers)
+    return sender._request("POST", EndpointType.ENVELOPE, body, headers)
+
+
+def handle_response(sender: HttpTransport, response: Any, envelope: Envelope) -> None:
+    """The sdk's reading of Sentry's answer: rate limits, and losses for a 4xx or 5xx."""
+    try:
+        sender._handle_response(response=response, envelope=envelope)
+    finally:
+        response.close()
+
+
+def is_rate_limited(sender: HttpTransport, category: str) -> bool:
+    """Whether Sentry asked for no more of `category` (or of anything) for now."""
+    return bool(sender._check_disabled(category))
+
+
+def pending_client_report(sender: HttpTransport, *, force: bool) -> Item | None:
+    """The counted losses as a client report item, when one is due (or `force`)."""
+    item: Item | None = sender._fetch_pending_client_report(force=force, interval=60)
+    return item

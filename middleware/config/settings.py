@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -118,6 +119,11 @@ class SentrySettings(BaseSettings):
     trusted_trace_sources: TraceSources | None = None
     # Release health: a session per request, as the sdk's server integrations do.
     auto_session_tracking: bool = True
+    # Delivery (middleware/delivery): envelopes kept on disk until Sentry answered
+    # them; unset, the sdk's own transport sends from memory.
+    spool_dir: Path | None = None
+    spool_max_mb: Annotated[int, Field(ge=1, le=1024 * 1024)] = 64
+    send_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
 
     @property
     def in_app_packages(self) -> tuple[str, ...]:

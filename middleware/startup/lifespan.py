@@ -7,6 +7,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any, Unpack, cast
 
 import sentry_sdk
@@ -48,6 +49,7 @@ def _start(
     in_app_include: tuple[str, ...],
     traces_sampler: TracesSampler | None,
     sdk_options: SdkOptions,
+    spool_dir: Path | None = None,
 ) -> Runtime:
     """Own the process's runtime, and say what the configuration lacks."""
     refuse_foreign_client()
@@ -65,6 +67,7 @@ def _start(
         "in_app_include": in_app_include,
         "traces_sampler": traces_sampler,
         "sdk options": sdk_options,
+        "spool_dir": spool_dir,
         "SENTRY_* settings": config.settings,
     }
     return acquire(
@@ -75,6 +78,7 @@ def _start(
             transport=transport,
             in_app_include=in_app_include,
             traces_sampler=traces_sampler,
+            spool_dir=spool_dir,
             **sdk_options,
         ),
     )
@@ -213,10 +217,13 @@ class SentryLifespan:
         transport: Transport | None = None,
         in_app_include: Iterable[str] = (),
         traces_sampler: TracesSampler | None = None,
+        spool_dir: Path | None = None,
         **sdk_options: Unpack[SdkOptions],
     ) -> None:
         check_sdk_options(sdk_options)
         self.app_lifespan = _app_lifespan(app_lifespan)
+        # Where envelopes are spooled when SENTRY_SPOOL_DIR is unset (none: in memory).
+        self.spool_dir = spool_dir
         self.secret_env = tuple(secret_env)
         self.transport = transport
         self.in_app_include = tuple(in_app_include)
@@ -237,6 +244,7 @@ class SentryLifespan:
             in_app_include=self.in_app_include,
             traces_sampler=self.traces_sampler,
             sdk_options=self.sdk_options,
+            spool_dir=self.spool_dir,
         )
         started = False
         try:

@@ -6,6 +6,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
@@ -16,6 +17,7 @@ from middleware._runtime import Runtime
 from middleware._sdk import BaseClient, attach
 from middleware.capture import DeferringEventHandler, logging_integration, storm
 from middleware.config import SentryConfig, parse_dsn
+from middleware.delivery import transport_from_settings
 from middleware.logs import log_options
 from middleware.scrub import Scrubber
 from middleware.startup.options import compose, framework_integrations, refuse_foreign_client
@@ -59,6 +61,7 @@ def init_sentry(
     transport: Transport | None = None,
     in_app_include: Iterable[str] = (),
     traces_sampler: TracesSampler | None = None,
+    spool_dir: Path | None = None,
     **sdk_options: Unpack[SdkOptions],
 ) -> BaseClient:
     """Initialise the sdk from validated settings and return the client.
@@ -66,6 +69,7 @@ def init_sentry(
     `sdk_options` are sentry_sdk.init's own (middleware/startup/options.py):
     the app's hooks run before the layer's scrubbing, its integrations beside
     the layer's. RuntimeError if the app's own sentry_sdk.init() runs already.
+    `spool_dir` is where envelopes are spooled when SENTRY_SPOOL_DIR is unset.
     """
     refuse_foreign_client()
     settings = config.settings
@@ -95,7 +99,10 @@ def init_sentry(
         "before_send": scrubber.before_send,
         "before_send_transaction": scrubber.before_send_transaction,
         "before_breadcrumb": scrubber.before_breadcrumb,
-        "transport": transport,
+        # Without a spool directory, the sdk's own transport.
+        "transport": (
+            transport if transport is not None else transport_from_settings(config, spool_dir)
+        ),
         # The sdk's sending thread waits for the GIL behind a busy event loop, so a
         # burst of errors outruns it; its default queue of 100 then drops the rest.
         # Storm events are lean (a few KB), so a deeper queue costs little memory.

@@ -267,3 +267,37 @@ def test_a_url_setting_holding_a_credential_is_refused_by_name(
     assert f"{variable} must not contain a credential" in result.stderr
     for needle in (LLM_KEY, quote(LLM_KEY), "plaintoken123", WEBHOOK_SECRET_B64, WEBHOOK_SECRET):
         assert needle not in output
+
+
+def test_check_config_shows_the_spool_beside_the_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spool = tmp_path / "sentry-spool"
+    spool.mkdir()
+    (spool / f"{1_700_000_000 * 10**9:020d}-abc.envelope").write_bytes(b"x" * 10)
+    (spool / f"{1_700_000_001 * 10**9:020d}-abc.envelope.1.2.claim").write_bytes(b"x" * 5)
+    monkeypatch.setenv("SENTRY_DSN", f"https://{DSN_PUBLIC}@o1.example.com/5")
+    monkeypatch.setenv("BOOTY_DB_PATH", str(tmp_path / "booty.db"))
+    result = run("check-config")
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("spool: ")]
+    assert line.startswith(f"spool: {spool} (2 files, 15 bytes, oldest ")
+    assert "spool_max_mb: 64" in result.stdout.splitlines()
+    assert "send_concurrency: 4" in result.stdout.splitlines()
+
+
+def test_check_config_refuses_an_unusable_spool_in_production(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    monkeypatch.setenv("SENTRY_RELEASE", "b" * 40)
+    monkeypatch.setenv("SENTRY_DSN", f"https://{DSN_PUBLIC}@o1.example.com/5")
+    monkeypatch.setenv("SENTRY_SPOOL_DIR", str(tmp_path / "file" / "spool"))
+    result = run("check-config")
+    assert result.returncode == 78
+    assert f"SENTRY_SPOOL_DIR {tmp_path / 'file' / 'spool'} is not a directory" in result.stderr
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "staging")
+    result = run("check-config")
+    assert result.returncode == 0
+    assert "SENTRY_SPOOL_DIR" in result.stdout

@@ -230,7 +230,7 @@ def test_deploy_starts_the_service_and_events_carry_the_release(
         "ActiveState": "active",
         "User": "booty",
         "DynamicUser": "yes",
-        "StateDirectory": "booty",
+        "StateDirectory": "booty booty/sentry-spool",
     }
 
 

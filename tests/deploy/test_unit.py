@@ -85,8 +85,12 @@ def test_runs_booty_serve_as_its_own_user_with_state_directory() -> None:
     (command,) = values("Service", "ExecStart")
     assert command.startswith("/opt/booty/venv/bin/python -m booty.cli serve ")
     assert values("Service", "DynamicUser") == ["yes"]
-    assert values("Service", "StateDirectory") == ["booty"]
-    assert values("Service", "Environment").count("BOOTY_DB_PATH=%S/booty/booty.db") == 1
+    assert values("Service", "StateDirectory") == ["booty booty/sentry-spool"]
+    assert values("Service", "StateDirectoryMode") == ["0700"]
+    environment = values("Service", "Environment")
+    assert environment.count("BOOTY_DB_PATH=%S/booty/booty.db") == 1
+    # Envelopes not yet delivered wait beside the database, and outlive restarts.
+    assert environment.count("SENTRY_SPOOL_DIR=%S/booty/sentry-spool") == 1
 
 
 def test_memory_is_capped_above_a_few_maximal_webhook_bodies() -> None:

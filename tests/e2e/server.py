@@ -33,7 +33,9 @@ class Booty:
 
 
 @contextmanager
-def serve(app: str, env: dict[str, str], home: Path) -> Iterator[Booty]:
+def serve(
+    app: str, env: dict[str, str], home: Path, *, args: tuple[str, ...] = ()
+) -> Iterator[Booty]:
     """`uvicorn APP` on a free port of 127.0.0.1 with `env` added to the environment."""
     port = free_port()
     command = [
@@ -44,6 +46,7 @@ def serve(app: str, env: dict[str, str], home: Path) -> Iterator[Booty]:
         "--host=127.0.0.1",
         f"--port={port}",
         "--no-access-log",
+        *args,
     ]
     # A file, not a pipe: uvicorn logs a traceback per error, and a full pipe blocks it.
     log = home / "uvicorn.log"

@@ -14,10 +14,12 @@ import pytest
 import sentry_sdk
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sentry_sdk.envelope import Envelope
 from sentry_sdk.serializer import serialize
+from sentry_sdk.transport import HttpTransport
 
 from middleware import _sdk
-from tests.support import FAKE_DSN, CapturingTransport, EnvelopeServer
+from tests.support import FAKE_DSN, CapturingTransport, EnvelopeServer, free_port
 
 
 def _client(transport: CapturingTransport, **options: object) -> sentry_sdk.Client:
@@ -308,3 +310,55 @@ def test_sdk_option_names_are_sentry_sdk_inits_keywords() -> None:
     assert "before_sned" not in names
     sentry_sdk.init(**dict.fromkeys(["before_send", "ignore_errors"]))  # type: ignore[arg-type]
     assert sentry_sdk.get_client().options["before_send"] is None
+
+
+def _sender_options(dsn: str) -> dict[str, object]:
+    client = sentry_sdk.Client(dsn, send_client_reports=True)
+    options = dict(client.options)
+    client.close(timeout=0)
+    return options
+
+
+def test_http_sender_keeps_a_connection_per_sending_thread(
+    envelope_server: EnvelopeServer,
+) -> None:
+    sender = _sdk.http_sender(_sender_options(envelope_server.dsn), 4)
+    assert isinstance(sender, HttpTransport)
+    pool = sender._pool.connection_from_url(envelope_server.dsn.replace("publickey", "x"))
+    assert pool.pool.maxsize == 4  # type: ignore[union-attr]
+
+
+def test_prepare_post_and_handle_an_envelope_as_the_sdk_sends_it(
+    envelope_server: EnvelopeServer,
+) -> None:
+    sender = _sdk.http_sender(_sender_options(envelope_server.dsn), 1)
+    envelope = Envelope()
+    envelope.add_event({"event_id": "a" * 32, "message": "m"})
+    prepared = _sdk.prepare_envelope(sender, envelope)
+    assert prepared is not None
+    sent, body, headers = prepared
+    response = _sdk.post_envelope(sender, body, headers)
+    envelope_server.status = 429
+    envelope_server.response_headers = {"X-Sentry-Rate-Limits": "60:error:organization"}
+    _sdk.handle_response(sender, response, sent)
+    assert response.status == 200
+    assert [e["event_id"] for e in envelope_server.events] == ["a" * 32]
+    limited = _sdk.post_envelope(sender, body, dict(headers))
+    _sdk.handle_response(sender, limited, sent)
+    # Rate-limited: nothing left to send, and the item counted as the sdk counts it.
+    assert _sdk.is_rate_limited(sender, "error")
+    assert not _sdk.is_rate_limited(sender, "transaction")
+    assert _sdk.prepare_envelope(sender, envelope) is None
+    report = _sdk.pending_client_report(sender, force=True)
+    assert report is not None and report.payload.json is not None
+    assert report.payload.json["discarded_events"] == [
+        {"reason": "ratelimit_backoff", "category": "error", "quantity": 1}
+    ]
+    assert _sdk.pending_client_report(sender, force=True) is None
+
+
+def test_post_envelope_raises_when_sentry_is_unreachable() -> None:
+    dsn = f"http://publickey0123456789abcdef@127.0.0.1:{free_port()}/42"
+    sender = _sdk.http_sender(_sender_options(dsn), 1)
+    with pytest.raises(Exception, match=r"Connection refused|Max retries"):
+        _sdk.post_envelope(sender, b"{}\n", {})

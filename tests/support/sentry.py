@@ -81,11 +81,14 @@ class EnvelopeServer:
     still full when its process is told to stop.
     """
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, port: int = 0) -> None:
         self.bodies: list[bytes] = []
         self.headers: list[dict[str, str]] = []
         self.status = 200
         self.response_headers: dict[str, str] = {}
+        # The most requests it was answering at once.
+        self.most_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         server = self
 
@@ -95,9 +98,13 @@ class EnvelopeServer:
                 body = self.rfile.read(length)
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
+                with server._lock:
+                    server._in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server._in_flight)
                 if delay:
                     time.sleep(delay)
                 with server._lock:
+                    server._in_flight -= 1
                     server.bodies.append(body)
                     server.headers.append(dict(self.headers))
                 self.send_response(server.status)
@@ -110,7 +117,8 @@ class EnvelopeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A given port: Sentry coming back where a client has been failing to reach it.
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.httpd.server_address[1]
         self.dsn = f"http://publickey0123456789abcdef@127.0.0.1:{self.port}/42"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -365,3 +365,44 @@ def test_ceiling_zero_never_drops() -> None:
 def test_the_guard_refuses_meaningless_options(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         StormGuard(**options)
+
+
+def test_another_errors_arrival_ends_an_expired_storm_and_reports_its_drops() -> None:
+    clock = Clock()
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=clock)
+    storming, other = _caught(_fail_one), _caught(_fail_two)
+    assert details(guard, storming, 4) == ["full", "lean", "drop", "drop"]
+
+    clock.now += 60
+    assert guard.admit(other).detail == "full"
+
+    [summary] = guard.take_summaries()
+    assert (summary.dropped, summary.window) == (2, 60)
+    assert "_fail_one" in summary.label
+    verdict = guard.admit(storming)
+    assert (verdict.detail, verdict.count, verdict.dropped) == ("full", 1, 2)
+    assert guard.take_summaries() == []
+
+
+def test_a_full_table_makes_room_from_expired_windows_before_the_sweep_is_due() -> None:
+    clock = Clock()
+    guard = StormGuard(limit=1, window=60, clock=clock, max_fingerprints=2)
+    first, second, third = _caught(_fail_one), _caught(_fail_two), _caught(_fail_three)
+    clock.now += 10
+    assert details(guard, first, 2) == ["full", "lean"]
+    clock.now += 50
+    assert details(guard, second, 2) == ["full", "lean"]
+
+    # 15 s after the last sweep, the first window has expired and the table is full.
+    clock.now += 15
+    assert details(guard, third, 3) == ["full", "lean", "lean"]
+    assert details(guard, first, 1) == ["full"]
+
+
+def test_the_table_of_fingerprints_stays_bounded_and_untracked_errors_go_full() -> None:
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=Clock(), max_fingerprints=1)
+    first, second = _caught(_fail_one), _caught(_fail_two)
+
+    assert details(guard, first, 3) == ["full", "lean", "drop"]
+    assert details(guard, second, 3) == ["full"] * 3
+    assert [guard.admit(second).count for _ in range(2)] == [0, 0]

@@ -203,3 +203,38 @@ async def test_an_older_file_gains_the_lease_columns(tmp_path: Path) -> None:
     job = await queue.claim()
     assert job is not None and (job.id, job.attempts) == ("old", 2)
     await queue.close()
+
+
+async def test_a_requeued_job_is_out_of_its_former_owners_hands(store: Store) -> None:
+    owner = await store.open()
+    job_id = await _add(owner)
+    assert (job := await owner.claim()) is not None and job.id == job_id
+
+    assert await owner.requeue(job_id)
+
+    # The former owner can neither finish nor keep a job it gave back.
+    assert not await owner.finish(job_id, "succeeded")
+    assert not await owner.renew(job_id)
+    found = await owner.get(job_id)
+    assert found is not None and (found.status, found.attempts) == ("queued", 1)
+    sibling = await store.open()
+    taken = await sibling.claim()
+    assert taken is not None and (taken.id, taken.status, taken.attempts) == (
+        job_id,
+        "running",
+        2,
+    )
+    assert await sibling.finish(job_id, "succeeded")
+
+
+async def test_the_trace_and_its_baggage_come_back_with_the_job(store: Store) -> None:
+    queue = await store.open()
+    job_id = await _add(queue, trace=INCOMING)
+    only_trace = await _add(queue, 2, trace=TRACE)
+
+    claimed, second = await queue.claim(), await queue.claim()
+
+    assert claimed is not None and (claimed.id, claimed.trace) == (job_id, INCOMING)
+    assert second is not None and (second.id, second.trace) == (only_trace, TRACE)
+    stored = await queue.get(job_id)
+    assert stored is not None and stored.trace == INCOMING

@@ -15,6 +15,8 @@ from tests.support.scrub import FILTERED, send
         "secret=swordfish and password=hunter2",
         "api_key=hunter2; token=swordfish; page=2",
         "Password: hunter2, AUTH=swordfish",
+        # A key word with no value does not end the search for the pairs after it.
+        "password reset; secret=swordfish, token=hunter2",
     ],
 )
 def test_every_pair_in_a_message_is_filtered_wherever_it_starts(

@@ -368,3 +368,53 @@ def test_profiles_without_traces_are_called_ignored(
         if warned
         else []
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("SENTRY_ENVIRONMENT", "  ", "must not be blank"),
+        ("SENTRY_ENVIRONMENT", "x" * 65, "must be at most 64 characters"),
+        ("SENTRY_ENVIRONMENT", "prod/eu", "must not contain '/' or a newline"),
+        ("SENTRY_ENVIRONMENT", "None", "must not be the string 'None'"),
+        ("SENTRY_RELEASE", "latest", "must not be '.', '..', blank or 'latest'"),
+        ("SENTRY_RELEASE", "a\tb", "must not contain '/', '\\', a newline or a tab"),
+        ("SENTRY_RELEASE", "r" * 201, "must be at most 200 characters"),
+        (
+            "SENTRY_IN_APP_INCLUDE",
+            "booty, ../etc",
+            "must be comma-separated package names (e.g. booty,myapp.core)",
+        ),
+        (
+            "SENTRY_SPOTLIGHT",
+            "sometimes",
+            "must be true/false or an http(s) URL of the Spotlight sidecar",
+        ),
+        (
+            "SENTRY_WORKER_MONITOR",
+            "Nightly Sync",
+            "must be 'off' or a monitor slug: 1 to 50 of a-z, 0-9, '-' and '_'",
+        ),
+    ],
+)
+def test_each_invalid_value_is_explained_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str, message: str
+) -> None:
+    monkeypatch.setenv(name, raw)
+
+    assert load_sentry_config().warnings() == [
+        f"invalid configuration: {name} {message}; using the default"
+    ]
+
+
+def test_production_refusals_say_what_production_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    monkeypatch.setenv("SENTRY_SPOTLIGHT", "on")
+
+    with pytest.raises(ConfigError) as info:
+        load_sentry_config()
+
+    assert str(info.value) == (
+        "SENTRY_DSN is required when SENTRY_ENVIRONMENT is production; "
+        "SENTRY_SPOTLIGHT is for local development and refused in production"
+    )

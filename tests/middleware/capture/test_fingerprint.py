@@ -99,3 +99,16 @@ def test_the_same_error_keeps_its_fingerprint(times: int) -> None:
     verdicts = [guard.admit(_caught(_from_here)) for _ in range(times)]
 
     assert [v.count for v in verdicts] == list(range(1, times + 1))
+
+
+def _from_generated_code() -> None:
+    # Code with no file name (a template, a REPL line): no path to place under the project.
+    namespace: dict[str, Any] = {}
+    exec(compile("def generated():\n    raise ValueError('x')\n", "", "exec"), namespace)  # noqa: S102
+    namespace["generated"]()
+
+
+def test_code_without_a_file_is_not_in_app_under_the_project_root() -> None:
+    [label] = _labels(_guard(), _from_generated_code)
+
+    assert label.endswith(" in _from_generated_code")

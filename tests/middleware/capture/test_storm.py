@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from middleware import SentryLifespan, instrument, load_sentry_config
 from middleware._runtime import runtime_for, runtime_of
 from middleware._sdk import BaseClient
-from middleware.capture.storm import StormGuard
+from middleware.capture.storm import FULL, StormGuard, admit
 from middleware.config.settings import ConfigError
 from tests.support import CapturingTransport, EnvelopeServer
 
@@ -406,3 +406,32 @@ def test_the_table_of_fingerprints_stays_bounded_and_untracked_errors_go_full() 
     assert details(guard, first, 3) == ["full", "lean", "drop"]
     assert details(guard, second, 3) == ["full"] * 3
     assert [guard.admit(second).count for _ in range(2)] == [0, 0]
+
+
+def test_a_sub_second_window_is_accepted() -> None:
+    clock = Clock()
+    guard = StormGuard(limit=1, window=0.5, clock=clock)
+    error = _caught(_fail_one)
+    assert details(guard, error, 2) == ["full", "lean"]
+    clock.now += 0.5
+    assert details(guard, error, 1) == ["full"]
+
+
+def test_a_failing_guard_lets_the_event_through_in_full(
+    internal_exceptions: list[BaseException],
+) -> None:
+    calls: list[float] = []
+
+    def clock() -> float:
+        if calls:
+            raise OSError("clock unavailable")
+        calls.append(1000.0)
+        return 1000.0
+
+    guard = StormGuard(limit=1, window=60, clock=clock)
+
+    verdict = admit(guard, sentry_sdk.get_client(), _caught(_fail_one))
+
+    assert verdict == FULL
+    assert [str(e) for e in internal_exceptions] == ["clock unavailable"]
+    internal_exceptions.clear()

@@ -96,6 +96,7 @@ class Score:
     equivalent: int = 0
     survivors: list[str] = field(default_factory=list)
     wrongly_equivalent: list[str] = field(default_factory=list)
+    unchecked: int = 0
 
     @property
     def killed(self) -> int:
@@ -117,6 +118,11 @@ def main() -> int:
         help="keep the last run's results; test again only the mutants it left alive",
     )
     parser.add_argument(
+        "--report",
+        action="store_true",
+        help="run nothing: score the results the last run left (an interrupted one, say)",
+    )
+    parser.add_argument(
         "--min-score", type=float, default=0.0, help="exit 1 when the total is lower (percent)"
     )
     args = parser.parse_args()
@@ -126,7 +132,7 @@ def main() -> int:
     generated: set[str] = set()
     started = time.monotonic()
     for name, group in groups.items():
-        work = _prepare(name, group, keep=args.survivors)
+        work = _prepare(name, group, keep=args.survivors or args.report)
         mutants = {m: _mutants(work, m) for m in group.modules}
         generated.update(n for names in mutants.values() for n in names)
         if args.sample is not None:
@@ -138,7 +144,7 @@ def main() -> int:
         names = [n for module_names in mutants.values() for n in module_names]
         if args.survivors:
             names = [n for n in names if _status(work, n) not in DETECTED]
-        if names:
+        if names and not args.report:
             _run_mutmut(work, names)
         scores += _score(work, mutants, equivalent)
     for name in sorted(equivalent):
@@ -249,7 +255,9 @@ def _score(work: Path, mutants: dict[str, list[str]], equivalent: dict[str, str]
         for name in names:
             status = status_by_exit_code[exit_codes[name]]
             if status == "not checked":
-                raise SystemExit(f"scripts/mutation: {name} was not run; see {work}/mutmut.log")
+                # An interrupted run: left out of the score, and counted in the table.
+                score.unchecked += 1
+                continue
             if name in equivalent:
                 if status not in DETECTED:
                     score.equivalent += 1
@@ -263,14 +271,17 @@ def _score(work: Path, mutants: dict[str, list[str]], equivalent: dict[str, str]
 
 
 def _report(scores: list[Score], *, sampled: int | None, seconds: float) -> None:
-    print("| module | mutants | killed | timeout | survived | no tests | equivalent | score |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| module | mutants | killed | timeout | survived | no tests | equivalent "
+        "| not run | score |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in scores:
         not_killed = s.counted - s.killed - s.statuses["no tests"]
         print(
-            f"| {s.module} | {s.counted + s.equivalent} | {s.statuses['killed']} "
+            f"| {s.module} | {s.counted + s.equivalent + s.unchecked} | {s.statuses['killed']} "
             f"| {s.statuses['timeout']} | {not_killed} | {s.statuses['no tests']} "
-            f"| {s.equivalent} | {_percent(s.killed, s.counted)} |"
+            f"| {s.equivalent} | {s.unchecked} | {_percent(s.killed, s.counted)} |"
         )
     print()
     for s in scores:

@@ -74,7 +74,10 @@ TARGETS = {
     ),
     "request": Group(
         modules=("middleware/request/data.py", "middleware/request/client.py"),
-        tests=("tests/middleware/request/test_request_data.py",),
+        tests=(
+            "tests/middleware/request/test_request_data.py",
+            "tests/middleware/request/test_request_context.py",
+        ),
     ),
     "config": Group(
         modules=(

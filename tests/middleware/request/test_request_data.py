@@ -7,7 +7,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.applications import Starlette
-from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    BaseUser,
+    SimpleUser,
+)
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
@@ -252,6 +257,8 @@ async def _raw_request(
         (("127.0.0.0/8", "10.0.0.0/8"), [b"203.0.113.9", b"10.1.2.3"], "203.0.113.9"),
         # An untrusted peer's header is not believed.
         (("10.0.0.0/8",), [b"203.0.113.9"], "127.0.0.1"),
+        # A network written with its host bits set, as operators often do.
+        (("127.0.0.1/8",), [b"203.0.113.9"], "203.0.113.9"),
         # What cannot be an address is never trusted.
         (("127.0.0.0/8",), [b"203.0.113.9, unknown,  "], "unknown"),
     ],
@@ -318,3 +325,41 @@ async def test_the_event_has_the_method_and_the_query_string(capture: CapturingT
         "page=2&sort=asc",
     )
     assert event["breadcrumbs"]["values"][0]["message"] == "POST /boom"
+
+
+class Guest(BaseUser):
+    """A user that an authentication backend knows but did not authenticate."""
+
+    @property
+    def is_authenticated(self) -> bool:
+        return False
+
+    @property
+    def display_name(self) -> str:
+        return "guest"
+
+    @property
+    def identity(self) -> str:
+        return "guest-7"
+
+
+class GuestBackend(AuthenticationBackend):
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Guest]:
+        return AuthCredentials([]), Guest()
+
+
+async def test_an_unauthenticated_user_is_not_reported(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_SEND_DEFAULT_PII", "true")
+    app = Starlette(
+        routes=[Route("/boom", boom)],
+        middleware=[Middleware(AuthenticationMiddleware, backend=GuestBackend())],
+        lifespan=SentryLifespan(transport=capture),
+    )
+    instrument(app)
+    async with running(app) as client:
+        await client.get("/boom")
+
+    (event,) = capture.events
+    assert event["user"] == {"ip_address": "127.0.0.1"}

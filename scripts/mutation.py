@@ -146,7 +146,7 @@ def main() -> int:
             }
         names = [n for module_names in mutants.values() for n in module_names]
         if args.survivors:
-            names = [n for n in names if _status(work, n) not in DETECTED]
+            names = [n for n in names if n not in equivalent and _status(work, n) not in DETECTED]
         if names and not args.report:
             _run_mutmut(work, names)
         scores += _score(work, mutants, equivalent)

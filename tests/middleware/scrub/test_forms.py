@@ -45,3 +45,20 @@ def test_percent_encoded_secret_is_filtered_and_other_case_is_not(
         assert sent["message"] == f"GET /?q={text} 200"
     else:
         assert sent["message"] == f"GET /?q={FILTERED} 200"
+
+
+def test_base64_of_a_secret_that_holds_another_is_filtered_whole(
+    sentry_init: SentryInit,
+) -> None:
+    longer = f"007{SECRET}-tail-007"
+    encoded = base64.b64encode(longer.encode()).decode()
+
+    sent = send(
+        sentry_init,
+        {"message": f"payload {encoded} sent"},
+        secret_env=("APP_SECRET", "APP_LONGER_SECRET"),
+        APP_SECRET=SECRET,
+        APP_LONGER_SECRET=longer,
+    )
+
+    assert sent["message"] == f"payload {FILTERED} sent"

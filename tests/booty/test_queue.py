@@ -12,10 +12,11 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
+import sentry_sdk
 
 from booty.queue import Job, Queue, SQLiteQueue
 from tests.booty.queues import Store
-from tests.support import INCOMING
+from tests.support import INCOMING, SentryInit
 
 TRACE = {"sentry-trace": INCOMING["sentry-trace"]}
 
@@ -238,3 +239,27 @@ async def test_the_trace_and_its_baggage_come_back_with_the_job(store: Store) ->
     assert second is not None and (second.id, second.trace) == (only_trace, TRACE)
     stored = await queue.get(job_id)
     assert stored is not None and stored.trace == INCOMING
+
+
+async def test_each_change_of_a_job_leaves_a_breadcrumb_on_the_next_event(
+    store: Store, sentry_init: SentryInit
+) -> None:
+    capture = sentry_init()
+    queue = await store.open()
+    with sentry_sdk.isolation_scope():
+        job_id = await _add(queue)
+        assert await queue.claim() is not None
+        assert await queue.requeue(job_id)
+        assert await queue.claim() is not None
+        assert await queue.finish(job_id, "succeeded")
+        sentry_sdk.capture_message("after the job")
+
+    (event,) = capture.events
+    crumbs = [c for c in event["breadcrumbs"]["values"] if c.get("category") == "queue"]
+    assert [c["message"] for c in crumbs] == [
+        f"job {job_id} queued",
+        f"job {job_id} queued again",
+        f"job {job_id} succeeded",
+    ]
+    assert crumbs[0]["data"] == {"job_id": job_id, "status": "queued", "kind": "pipeline"}
+    assert crumbs[2]["data"] == {"job_id": job_id, "status": "succeeded"}

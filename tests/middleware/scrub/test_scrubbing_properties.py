@@ -19,6 +19,7 @@ from tests.oracle import assert_nothing_left
 from tests.support import CapturingTransport, SentryInit
 
 CONFIGURED = "cfg-4f1d9c2b7a0e"
+MARKER = "xyzzy 42"
 SECRET_KEYS = (
     "password",
     "X-Api-Key",
@@ -326,6 +327,17 @@ def planted(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
             node.append(entry)
         else:
             event[name] = [node, entry]
+    # Ordinary data beside them, where no section drops it (user and request do).
+    kept = [n for n in event if n not in ("user", "request")] or ["extra"]
+    name = draw(st.sampled_from(kept))
+    marker = {"marker_page": MARKER}
+    node = event.get(name)
+    if isinstance(node, dict):
+        node["marker_page"] = MARKER
+    elif isinstance(node, list):
+        node.append(marker)
+    else:
+        event[name] = marker if node is None else [node, marker]
     return event, secrets
 
 
@@ -341,4 +353,5 @@ def test_any_json_like_event_is_scrubbed_without_error(
     sent = json.dumps(scrubbed)
     for secret in secrets:
         assert secret not in sent
+    assert MARKER in sent
     assert set(scrubbed) == set(event)

@@ -418,3 +418,13 @@ def test_production_refusals_say_what_production_needs(monkeypatch: pytest.Monke
         "SENTRY_DSN is required when SENTRY_ENVIRONMENT is production; "
         "SENTRY_SPOTLIGHT is for local development and refused in production"
     )
+
+
+def test_an_unknown_variable_like_no_known_one_is_named_without_a_guess(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTRY_QQQQQQQQQQQQQQQQQQQQ", "1")
+
+    assert load_sentry_config().warnings() == [
+        "unknown variable SENTRY_QQQQQQQQQQQQQQQQQQQQ is ignored"
+    ]

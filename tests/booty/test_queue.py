@@ -12,10 +12,11 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
+import sentry_sdk
 
 from booty.queue import Job, Queue, SQLiteQueue
 from tests.booty.queues import Store
-from tests.support import INCOMING
+from tests.support import INCOMING, SentryInit
 
 TRACE = {"sentry-trace": INCOMING["sentry-trace"]}
 
@@ -228,3 +229,62 @@ async def test_an_older_file_gains_the_lease_columns(tmp_path: Path) -> None:
     job = await queue.claim()
     assert job is not None and (job.id, job.attempts) == ("old", 2)
     await queue.close()
+
+
+async def test_a_requeued_job_is_out_of_its_former_owners_hands(store: Store) -> None:
+    owner = await store.open()
+    job_id = await _add(owner)
+    assert (job := await owner.claim()) is not None and job.id == job_id
+
+    assert await owner.requeue(job_id)
+
+    # The former owner can neither finish nor keep a job it gave back.
+    assert not await owner.finish(job_id, "succeeded")
+    assert not await owner.renew(job_id)
+    found = await owner.get(job_id)
+    assert found is not None and (found.status, found.attempts) == ("queued", 1)
+    sibling = await store.open()
+    taken = await sibling.claim()
+    assert taken is not None and (taken.id, taken.status, taken.attempts) == (
+        job_id,
+        "running",
+        2,
+    )
+    assert await sibling.finish(job_id, "succeeded")
+
+
+async def test_the_trace_and_its_baggage_come_back_with_the_job(store: Store) -> None:
+    queue = await store.open()
+    job_id = await _add(queue, trace=INCOMING)
+    only_trace = await _add(queue, 2, trace=TRACE)
+
+    claimed, second = await queue.claim(), await queue.claim()
+
+    assert claimed is not None and (claimed.id, claimed.trace) == (job_id, INCOMING)
+    assert second is not None and (second.id, second.trace) == (only_trace, TRACE)
+    stored = await queue.get(job_id)
+    assert stored is not None and stored.trace == INCOMING
+
+
+async def test_each_change_of_a_job_leaves_a_breadcrumb_on_the_next_event(
+    store: Store, sentry_init: SentryInit
+) -> None:
+    capture = sentry_init()
+    queue = await store.open()
+    with sentry_sdk.isolation_scope():
+        job_id = await _add(queue)
+        assert await queue.claim() is not None
+        assert await queue.requeue(job_id)
+        assert await queue.claim() is not None
+        assert await queue.finish(job_id, "succeeded")
+        sentry_sdk.capture_message("after the job")
+
+    (event,) = capture.events
+    crumbs = [c for c in event["breadcrumbs"]["values"] if c.get("category") == "queue"]
+    assert [c["message"] for c in crumbs] == [
+        f"job {job_id} queued",
+        f"job {job_id} queued again",
+        f"job {job_id} succeeded",
+    ]
+    assert crumbs[0]["data"] == {"job_id": job_id, "status": "queued", "kind": "pipeline"}
+    assert crumbs[2]["data"] == {"job_id": job_id, "status": "succeeded"}

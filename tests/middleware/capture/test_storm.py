@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from middleware import SentryLifespan, instrument, load_sentry_config
 from middleware._runtime import runtime_for, runtime_of
 from middleware._sdk import BaseClient
-from middleware.capture.storm import StormGuard
+from middleware.capture.storm import FULL, StormGuard, admit
 from middleware.config.settings import ConfigError
 from tests.support import CapturingTransport, EnvelopeServer
 
@@ -384,3 +384,73 @@ def test_a_new_message_from_the_same_line_passes_the_ceiling_lean() -> None:
     # Messages with ids in them do not lift the ceiling for good.
     late = [guard.admit(raised(1000 + n)).detail for n in range(100)]
     assert late.count("lean") < 40
+
+
+def test_another_errors_arrival_ends_an_expired_storm_and_reports_its_drops() -> None:
+    clock = Clock()
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=clock)
+    storming, other = _caught(_fail_one), _caught(_fail_two)
+    assert details(guard, storming, 4) == ["full", "lean", "drop", "drop"]
+
+    clock.now += 60
+    assert guard.admit(other).detail == "full"
+
+    [summary] = guard.take_summaries()
+    assert (summary.dropped, summary.window) == (2, 60)
+    assert "_fail_one" in summary.label
+    verdict = guard.admit(storming)
+    assert (verdict.detail, verdict.count, verdict.dropped) == ("full", 1, 2)
+    assert guard.take_summaries() == []
+
+
+def test_a_full_table_makes_room_from_expired_windows_before_the_sweep_is_due() -> None:
+    clock = Clock()
+    guard = StormGuard(limit=1, window=60, clock=clock, max_fingerprints=2)
+    first, second, third = _caught(_fail_one), _caught(_fail_two), _caught(_fail_three)
+    clock.now += 10
+    assert details(guard, first, 2) == ["full", "lean"]
+    clock.now += 50
+    assert details(guard, second, 2) == ["full", "lean"]
+
+    # 15 s after the last sweep, the first window has expired and the table is full.
+    clock.now += 15
+    assert details(guard, third, 3) == ["full", "lean", "lean"]
+    assert details(guard, first, 1) == ["full"]
+
+
+def test_the_table_of_fingerprints_stays_bounded_and_untracked_errors_go_full() -> None:
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=Clock(), max_fingerprints=1)
+    first, second = _caught(_fail_one), _caught(_fail_two)
+
+    assert details(guard, first, 3) == ["full", "lean", "drop"]
+    assert details(guard, second, 3) == ["full"] * 3
+    assert [guard.admit(second).count for _ in range(2)] == [0, 0]
+
+
+def test_a_sub_second_window_is_accepted() -> None:
+    clock = Clock()
+    guard = StormGuard(limit=1, window=0.5, clock=clock)
+    error = _caught(_fail_one)
+    assert details(guard, error, 2) == ["full", "lean"]
+    clock.now += 0.5
+    assert details(guard, error, 1) == ["full"]
+
+
+def test_a_failing_guard_lets_the_event_through_in_full(
+    internal_exceptions: list[BaseException],
+) -> None:
+    calls: list[float] = []
+
+    def clock() -> float:
+        if calls:
+            raise OSError("clock unavailable")
+        calls.append(1000.0)
+        return 1000.0
+
+    guard = StormGuard(limit=1, window=60, clock=clock)
+
+    verdict = admit(guard, sentry_sdk.get_client(), _caught(_fail_one))
+
+    assert verdict == FULL
+    assert [str(e) for e in internal_exceptions] == ["clock unavailable"]
+    internal_exceptions.clear()

@@ -86,6 +86,11 @@ INVALID = [
     ("SENTRY_SHUTDOWN_TIMEOUT", "inf"),
     ("SENTRY_SPOTLIGHT", "sometimes"),
     ("SENTRY_IN_APP_INCLUDE", "booty, ../etc"),
+    ("SENTRY_IN_APP_INCLUDE", " , "),
+    ("SENTRY_ENVIRONMENT", "  "),
+    ("SENTRY_WORKER_MONITOR", "Nightly Sync"),
+    ("SENTRY_WORKER_MONITOR", "-sync"),
+    ("SENTRY_WORKER_MONITOR", "w" * 51),
 ]
 
 
@@ -270,3 +275,156 @@ def test_spotlight_unset_or_invalid_is_off_and_the_sdk_does_not_read_it(
     assert config.settings.spotlight is False
     assert client.options["spotlight"] is False and client.spotlight is None
     assert later.spotlight is None
+
+
+@pytest.mark.parametrize("raw", ["0", "false", "no", "off", " OFF ", "False", "No"])
+def test_spotlight_off_in_any_spelling_lets_production_start(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    monkeypatch.setenv("SENTRY_DSN", SECRET_DSN)
+    monkeypatch.setenv("SENTRY_SPOTLIGHT", raw)
+
+    config = load_sentry_config()
+
+    assert config.settings.spotlight is False
+    assert config.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("yes", True),
+        (" On ", True),
+        ("TRUE", True),
+        ("https://spotlight.local:8969/stream", "https://spotlight.local:8969/stream"),
+        (" http://localhost:8969/stream ", "http://localhost:8969/stream"),
+    ],
+)
+def test_spotlight_on_in_any_spelling_or_as_a_url(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: object
+) -> None:
+    monkeypatch.setenv("SENTRY_SPOTLIGHT", raw)
+
+    config = load_sentry_config()
+
+    assert config.settings.spotlight == expected
+    assert config.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Off", "off"),
+        (" Booty-Worker_1 ", "booty-worker_1"),
+        ("w" * 50, "w" * 50),
+        ("9", "9"),
+    ],
+)
+def test_worker_monitor_slug_is_read_lower_case(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: str
+) -> None:
+    monkeypatch.setenv("SENTRY_WORKER_MONITOR", raw)
+
+    config = load_sentry_config()
+
+    assert config.settings.worker_monitor == expected
+    assert config.problems == ()
+
+
+def test_edge_values_of_environment_release_and_packages_are_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", " " + "e" * 64 + " ")
+    monkeypatch.setenv("SENTRY_RELEASE", "r" * 200)
+    monkeypatch.setenv("SENTRY_IN_APP_INCLUDE", " booty , myapp.core,,")
+
+    config = load_sentry_config()
+
+    assert config.problems == ()
+    s = config.settings
+    assert (s.environment, s.release) == ("e" * 64, "r" * 200)
+    assert s.in_app_packages == ("booty", "myapp.core")
+
+
+@pytest.mark.parametrize(
+    ("profiles", "traces", "warned"),
+    [("0.5", "0", True), ("0.5", "0.1", False), ("0", "0", False)],
+)
+def test_profiles_without_traces_are_called_ignored(
+    monkeypatch: pytest.MonkeyPatch, profiles: str, traces: str, warned: bool
+) -> None:
+    monkeypatch.setenv("SENTRY_PROFILES_SAMPLE_RATE", profiles)
+    monkeypatch.setenv("SENTRY_TRACES_SAMPLE_RATE", traces)
+
+    warnings = load_sentry_config().warnings()
+
+    assert warnings == (
+        [
+            "SENTRY_PROFILES_SAMPLE_RATE is ignored: profiles need tracing, and "
+            "SENTRY_TRACES_SAMPLE_RATE is 0"
+        ]
+        if warned
+        else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("SENTRY_ENVIRONMENT", "  ", "must not be blank"),
+        ("SENTRY_ENVIRONMENT", "x" * 65, "must be at most 64 characters"),
+        ("SENTRY_ENVIRONMENT", "prod/eu", "must not contain '/' or a newline"),
+        ("SENTRY_ENVIRONMENT", "None", "must not be the string 'None'"),
+        ("SENTRY_RELEASE", "latest", "must not be '.', '..', blank or 'latest'"),
+        ("SENTRY_RELEASE", "a\tb", "must not contain '/', '\\', a newline or a tab"),
+        ("SENTRY_RELEASE", "r" * 201, "must be at most 200 characters"),
+        (
+            "SENTRY_IN_APP_INCLUDE",
+            "booty, ../etc",
+            "must be comma-separated package names (e.g. booty,myapp.core)",
+        ),
+        (
+            "SENTRY_SPOTLIGHT",
+            "sometimes",
+            "must be true/false or an http(s) URL of the Spotlight sidecar",
+        ),
+        (
+            "SENTRY_WORKER_MONITOR",
+            "Nightly Sync",
+            "must be 'off' or a monitor slug: 1 to 50 of a-z, 0-9, '-' and '_'",
+        ),
+    ],
+)
+def test_each_invalid_value_is_explained_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str, message: str
+) -> None:
+    monkeypatch.setenv(name, raw)
+
+    assert load_sentry_config().warnings() == [
+        f"invalid configuration: {name} {message}; using the default"
+    ]
+
+
+def test_production_refusals_say_what_production_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", "production")
+    monkeypatch.setenv("SENTRY_SPOTLIGHT", "on")
+
+    with pytest.raises(ConfigError) as info:
+        load_sentry_config()
+
+    assert str(info.value) == (
+        "SENTRY_DSN is required when SENTRY_ENVIRONMENT is production; "
+        "SENTRY_SPOTLIGHT is for local development and refused in production"
+    )
+
+
+def test_an_unknown_variable_like_no_known_one_is_named_without_a_guess(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SENTRY_QQQQQQQQQQQQQQQQQQQQ", "1")
+
+    assert load_sentry_config().warnings() == [
+        "unknown variable SENTRY_QQQQQQQQQQQQQQQQQQQQ is ignored"
+    ]

@@ -4,14 +4,21 @@ import json
 from typing import Any
 
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.applications import Starlette
-from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    BaseUser,
+    SimpleUser,
+)
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
+from starlette.types import Message
 
 from middleware import RequestContextMiddleware, SentryLifespan, instrument
 from middleware.request.data import BodySize
@@ -197,3 +204,162 @@ def test_bad_options_are_refused() -> None:
         RequestContextMiddleware(app, trusted_proxies=("proxy.local",))
     with pytest.raises(ValueError, match="transaction_style"):
         RequestContextMiddleware(app, transaction_style="function")
+
+
+async def _raw_request(
+    app: Starlette,
+    *,
+    headers: list[tuple[bytes, bytes]],
+    server: tuple[str, int] | None = ("test", 80),
+    client: tuple[str, int] = ("127.0.0.1", 5000),
+    method: str = "GET",
+    query_string: bytes = b"",
+) -> None:
+    """One request with exactly these headers: httpx always adds a Host and merges none."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": "/boom",
+        "raw_path": b"/boom",
+        "root_path": "",
+        "query_string": query_string,
+        "headers": headers,
+        "server": server,
+        "client": client,
+        "state": {},
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async with LifespanManager(app) as manager:
+        with pytest.raises(RuntimeError, match="boom"):
+            await manager.app(scope, receive, send)
+    assert sent[0]["status"] == 500
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded", "expected"),
+    [
+        # A trusted peer that forwarded nothing is itself the client.
+        (("127.0.0.0/8",), [], "127.0.0.1"),
+        # Every hop trusted: the first one, the farthest from us.
+        (("127.0.0.0/8", "10.0.0.0/8"), [b"10.9.9.9, 10.1.2.3"], "10.9.9.9"),
+        # Two header lines are one list, in order.
+        (("127.0.0.0/8",), [b"203.0.113.9", b"198.51.100.7"], "198.51.100.7"),
+        (("127.0.0.0/8", "10.0.0.0/8"), [b"203.0.113.9", b"10.1.2.3"], "203.0.113.9"),
+        # An untrusted peer's header is not believed.
+        (("10.0.0.0/8",), [b"203.0.113.9"], "127.0.0.1"),
+        # A network written with its host bits set, as operators often do.
+        (("127.0.0.1/8",), [b"203.0.113.9"], "203.0.113.9"),
+        # What cannot be an address is never trusted.
+        (("127.0.0.0/8",), [b"203.0.113.9, unknown,  "], "unknown"),
+    ],
+)
+async def test_the_client_address_behind_trusted_proxies(
+    capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    trusted: tuple[str, ...],
+    forwarded: list[bytes],
+    expected: str,
+) -> None:
+    monkeypatch.setenv("SENTRY_SEND_DEFAULT_PII", "true")
+    app = pii_app(capture, trusted_proxies=trusted)
+
+    await _raw_request(
+        app, headers=[(b"host", b"test"), *((b"x-forwarded-for", f) for f in forwarded)]
+    )
+
+    (event,) = capture.events
+    assert event["user"]["ip_address"] == expected
+    assert event["request"]["env"] == {"REMOTE_ADDR": expected}
+
+
+async def test_repeated_headers_are_one_comma_joined_value(capture: CapturingTransport) -> None:
+    app = starlette_app(capture, [Route("/boom", boom)])
+
+    await _raw_request(
+        app,
+        headers=[(b"host", b"test"), (b"accept", b"text/html"), (b"accept", b"application/json")],
+    )
+
+    (event,) = capture.events
+    assert event["request"]["headers"]["accept"] == "text/html, application/json"
+
+
+@pytest.mark.parametrize(
+    ("server", "url"),
+    [
+        (("example.org", 8080), "http://example.org:8080/boom"),
+        (("example.org", 80), "http://example.org/boom"),
+        (("example.org", 443), "http://example.org/boom"),
+        (None, "http://localhost/boom"),
+    ],
+)
+async def test_without_a_host_header_the_url_names_the_server(
+    capture: CapturingTransport, server: tuple[str, int] | None, url: str
+) -> None:
+    app = starlette_app(capture, [Route("/boom", boom, methods=["GET", "POST"])])
+
+    await _raw_request(app, headers=[], server=server)
+
+    (event,) = capture.events
+    assert event["request"]["url"] == url
+
+
+async def test_the_event_has_the_method_and_the_query_string(capture: CapturingTransport) -> None:
+    app = starlette_app(capture, [Route("/boom", boom, methods=["GET", "POST"])])
+    async with running(app) as client:
+        await client.post("/boom?page=2&sort=asc")
+
+    (event,) = capture.events
+    assert (event["request"]["method"], event["request"]["query_string"]) == (
+        "POST",
+        "page=2&sort=asc",
+    )
+    assert event["breadcrumbs"]["values"][0]["message"] == "POST /boom"
+
+
+class Guest(BaseUser):
+    """A user that an authentication backend knows but did not authenticate."""
+
+    @property
+    def is_authenticated(self) -> bool:
+        return False
+
+    @property
+    def display_name(self) -> str:
+        return "guest"
+
+    @property
+    def identity(self) -> str:
+        return "guest-7"
+
+
+class GuestBackend(AuthenticationBackend):
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, Guest]:
+        return AuthCredentials([]), Guest()
+
+
+async def test_an_unauthenticated_user_is_not_reported(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_SEND_DEFAULT_PII", "true")
+    app = Starlette(
+        routes=[Route("/boom", boom)],
+        middleware=[Middleware(AuthenticationMiddleware, backend=GuestBackend())],
+        lifespan=SentryLifespan(transport=capture),
+    )
+    instrument(app)
+    async with running(app) as client:
+        await client.get("/boom")
+
+    (event,) = capture.events
+    assert event["user"] == {"ip_address": "127.0.0.1"}

@@ -19,6 +19,7 @@ from tests.oracle import assert_nothing_left
 from tests.support import CapturingTransport, SentryInit
 
 CONFIGURED = "cfg-4f1d9c2b7a0e"
+MARKER = "xyzzy 42"
 SECRET_KEYS = (
     "password",
     "X-Api-Key",
@@ -268,9 +269,89 @@ SECTION_NAMES = st.sampled_from(
 )
 
 
+def _plain(value: Any) -> Any:
+    """`value` as the scrubber returns it when nothing in it is secret: lists for tuples."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# Text no rule can read as a secret, a key word, a number or an address: none of the
+# letters of a key word, no digit run long enough for a card, no "@" or ".".
+HARMLESS_TEXT = st.text("xyzqvkXYZ 0123-_:=,/", max_size=11)
+HARMLESS_KEYS = FIELD_NAMES.filter(lambda name: name != "cookies") | HARMLESS_TEXT
+HARMLESS: st.SearchStrategy[Any] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12) + 1, 10**12 - 1)
+    | st.floats(allow_nan=False)
+    | HARMLESS_TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(HARMLESS_TEXT, inner)
+        | st.dictionaries(HARMLESS_KEYS | st.integers(), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(event=st.dictionaries(SECTION_NAMES, HARMLESS, max_size=6))
+def test_an_event_without_secrets_comes_back_as_it_was(event: dict[str, Any]) -> None:
+    scrubbed = Scrubber(secrets=[CONFIGURED], send_default_pii=True).scrub_event(
+        cast(Event, event)
+    )
+
+    assert scrubbed == _plain(event)
+
+
+@st.composite
+def planted(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
+    """Any JSON-like event, with secrets put into it at random places."""
+    event = draw(st.dictionaries(SECTION_NAMES, JSON_LIKE, min_size=1, max_size=6))
+    secrets = [CONFIGURED, "kv" + draw(_alnum(10, 24)), "sk-" + draw(_alnum(24, 30))]
+    for secret in secrets:
+        name = draw(st.sampled_from(sorted(event)))
+        entry = {draw(st.sampled_from(SECRET_KEYS)): secret} if secret[:2] == "kv" else secret
+        node = event[name]
+        while isinstance(node, dict) and node and draw(st.booleans()):
+            inner = [v for v in node.values() if isinstance(v, (dict, list))]
+            if not inner:
+                break
+            node = draw(st.sampled_from(inner))
+        if isinstance(node, dict):
+            node[draw(st.sampled_from(ORDINARY_KEYS))] = entry
+        elif isinstance(node, list):
+            node.append(entry)
+        else:
+            event[name] = [node, entry]
+    # Ordinary data beside them, where no section drops it (user and request do).
+    kept = [n for n in event if n not in ("user", "request")] or ["extra"]
+    name = draw(st.sampled_from(kept))
+    marker = {"marker_page": MARKER}
+    node = event.get(name)
+    if isinstance(node, dict):
+        node["marker_page"] = MARKER
+    elif isinstance(node, list):
+        node.append(marker)
+    else:
+        event[name] = marker if node is None else [node, marker]
+    return event, secrets
+
+
 @settings(max_examples=300, deadline=None)
-@given(event=st.dictionaries(SECTION_NAMES, JSON_LIKE, max_size=6))
-def test_any_json_like_event_is_scrubbed_without_error(event: dict[str, Any]) -> None:
+@given(case=planted())
+def test_any_json_like_event_is_scrubbed_without_error(
+    case: tuple[dict[str, Any], list[str]],
+) -> None:
+    event, secrets = case
+
     scrubbed = Scrubber(secrets=[CONFIGURED]).scrub_event(cast(Event, event))
 
-    json.dumps(scrubbed)
+    sent = json.dumps(scrubbed)
+    for secret in secrets:
+        assert secret not in sent
+    assert MARKER in sent
+    assert set(scrubbed) == set(event)

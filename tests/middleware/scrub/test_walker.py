@@ -1,67 +1,77 @@
-"""Frames scrubbed once are reused by content, never by what one event left behind."""
+"""The walk over an event's data: enums, depth, and what it must keep as it was."""
 
 from __future__ import annotations
 
+import enum
+import json
 from typing import Any, cast
 
 from sentry_sdk.types import Event
 
-from middleware.scrub.budget import MAX_EVENT_TEXT, MAX_TEXT
 from middleware.scrub.scrubber import Scrubber
+from middleware.scrub.walker import MAX_DEPTH
+from tests.support.scrub import FILTERED
 
-FILTERED = "[Filtered]"
-TOKEN = "ghp_" + "Q1w2E3r4" * 5
+
+class Source(enum.StrEnum):
+    ROUTE = "route"
+    LEAKY = "password=hunter2 sent"
 
 
-def frame(*, line: str = "    handle(request)") -> dict[str, Any]:
-    return {
-        "filename": "app/views.py",
-        "function": "handle",
-        "lineno": 12,
-        "pre_context": ["def handle(request):", f"    token = {TOKEN!r}"],
-        "context_line": line,
-        "post_context": [""],
-        "vars": {"request": {"path": "/items", "api_key": TOKEN}, "count": 3},
-        "in_app": True,
+def _scrub(event: dict[str, Any]) -> dict[str, Any]:
+    return dict(Scrubber(secrets=["cfg-0123456789"]).scrub_event(cast(Event, event)))
+
+
+def test_a_str_enum_holding_a_secret_is_scrubbed_and_a_plain_one_stays_itself() -> None:
+    scrubbed = _scrub(
+        {
+            "transaction_info": {"source": Source.ROUTE},
+            "extra": {"state": Source.LEAKY},
+            "tags": {"state": Source.LEAKY},
+        }
+    )
+
+    assert scrubbed["transaction_info"]["source"] is Source.ROUTE
+    assert scrubbed["extra"]["state"] == FILTERED
+    assert "hunter2" not in json.dumps(scrubbed)
+    assert scrubbed["tags"]["state"] == f"password={FILTERED} sent"
+
+
+def _nested(levels: int, leaf: Any, container: str) -> Any:
+    value = leaf
+    for _ in range(levels):
+        value = {"d": value} if container == "dict" else [value, 1]
+    return value
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def test_data_nested_past_the_limit_is_cut_at_the_limit() -> None:
+    for container in ("dict", "list"):
+        scrubbed = _scrub({"extra": _nested(60, "bottom", container)})
+
+        assert _depth(scrubbed["extra"]) == MAX_DEPTH
+        assert "bottom" not in json.dumps(scrubbed)
+        assert FILTERED in json.dumps(scrubbed)
+
+
+def test_data_nested_within_the_limit_is_kept_whole() -> None:
+    for container in ("dict", "list"):
+        data = _nested(MAX_DEPTH - 2, "bottom", container)
+
+        assert _scrub({"extra": data})["extra"] == data
+
+
+def test_a_cycle_is_cut_where_it_closes() -> None:
+    loop: dict[str, Any] = {"name": "loop"}
+    loop["self"] = loop
+
+    assert _scrub({"extra": {"loop": loop}})["extra"] == {
+        "loop": {"name": "loop", "self": FILTERED}
     }
-
-
-def event(*frames: dict[str, Any], extra: Any = None) -> Event:
-    data: dict[str, Any] = {
-        "exception": {"values": [{"type": "E", "stacktrace": {"frames": list(frames)}}]}
-    }
-    if extra is not None:
-        # Before the exception: scrubbed first, it spends the event's budget.
-        data = {"extra": extra, **data}
-    return cast(Event, data)
-
-
-def frames_of(scrubbed: Event) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = cast(dict[str, Any], scrubbed)["exception"]["values"][0][
-        "stacktrace"
-    ]["frames"]
-    return frames
-
-
-def test_a_frame_scrubbed_again_is_scrubbed_alike_and_a_fresh_copy() -> None:
-    scrubber = Scrubber()
-    sent = [frames_of(scrubber.scrub_event(event(frame())))[0] for _ in range(3)]
-    # Whoever holds one event may change it: the next event must not see it.
-    sent[1]["vars"]["count"] = "changed"
-    sent[1]["pre_context"].append("changed")
-    again = frames_of(scrubber.scrub_event(event(frame())))[0]
-
-    for scrubbed in [sent[0], sent[2], again]:
-        assert scrubbed["vars"] == {"request": {"path": "/items", "api_key": FILTERED}, "count": 3}
-        assert scrubbed["pre_context"] == ["def handle(request):", f"    token = '{FILTERED}'"]
-
-
-def test_a_frame_filtered_past_one_events_budget_is_whole_in_the_next() -> None:
-    scrubber = Scrubber()
-    blobs = ["word " * (MAX_TEXT // 5) for _ in range(MAX_EVENT_TEXT // MAX_TEXT + 1)]
-    [starved] = frames_of(scrubber.scrub_event(event(frame(line="    late()"), extra=blobs)))
-    [fed] = frames_of(scrubber.scrub_event(event(frame(line="    late()"))))
-
-    assert starved["context_line"] == FILTERED
-    assert fed["context_line"] == "    late()"
-    assert fed["vars"]["count"] == 3

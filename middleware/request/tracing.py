@@ -18,6 +18,8 @@ from middleware.request.routes import Entry, route_template
 TransactionStyle = Literal["url", "endpoint"]
 
 # The sdk's default for http_methods_to_capture: preflights and HEAD probes are noise.
+# The name of a request no route matched (a 404), never its raw URL.
+UNMATCHED = "<unmatched>"
 DEFAULT_METHODS = frozenset({"CONNECT", "DELETE", "GET", "PATCH", "POST", "PUT", "TRACE"})
 
 
@@ -94,7 +96,11 @@ class TracingOptions:
                 yield transaction
             finally:
                 if transaction.source != TransactionSource.CUSTOM:
-                    transaction.name, transaction.source = self.name(scope, entry)
+                    name, source = self.name(scope, entry)
+                    # A framework the layer cannot route (Litestar, Quart) may have
+                    # named it from its own router: better than no name at all.
+                    if name != UNMATCHED or transaction.source == TransactionSource.URL:
+                        transaction.name, transaction.source = name, source
 
     def name(self, scope: Scope, entry: Entry | None = None) -> tuple[str, str]:
         """The transaction name and source: never the raw URL with its ids.
@@ -112,7 +118,7 @@ class TracingOptions:
         path = route_template(scope, entry)
         if path is not None:
             return path, TransactionSource.ROUTE
-        return "<unmatched>", TransactionSource.ROUTE
+        return UNMATCHED, TransactionSource.ROUTE
 
     def naming_processor(self, scope: Scope) -> Callable[[Event, Hint], Event]:
         """An event processor naming each event of the request as its transaction is named.
@@ -126,7 +132,7 @@ class TracingOptions:
         # The request's scope is a fork: it inherits any name set outside a request
         # (custom, so it would be kept). Each request starts with a name of its own.
         sentry_sdk.get_current_scope().set_transaction_name(
-            "<unmatched>", source=TransactionSource.ROUTE
+            UNMATCHED, source=TransactionSource.ROUTE
         )
 
         def processor(event: Event, hint: Hint) -> Event:
@@ -135,8 +141,15 @@ class TracingOptions:
             info = event.get("transaction_info") or {}
             if info.get("source") != TransactionSource.CUSTOM:
                 name, source = self.name(scope, entry)
-                event["transaction"] = name
-                event["transaction_info"] = {"source": source}
+                # Another name than the request's first was set during the request
+                # by a framework the layer cannot route (Litestar, Quart): kept.
+                if (
+                    name != UNMATCHED
+                    or info.get("source") in (None, TransactionSource.URL)
+                    or event.get("transaction") in (None, UNMATCHED)
+                ):
+                    event["transaction"] = name
+                    event["transaction_info"] = {"source": source}
             return event
 
         return processor

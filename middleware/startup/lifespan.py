@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from middleware._runtime import Runtime, acquire, release
 from middleware.capture import capture_unhandled
 from middleware.config import SentryConfig, load_sentry_config
+from middleware.request import quiet_disconnects
 from middleware.scrub import TextScrubber, log_scrubbing
 from middleware.startup.sdk import SERVER_LOGGERS, TracesSampler, init_sentry, secret_values
 
@@ -76,12 +77,22 @@ def _start(
 
 
 def _scrub_logs(config: SentryConfig, secret_env: Iterable[str]) -> Callable[[], None]:
-    """Log lines are scrubbed like events, with Sentry on or off; return the undo."""
+    """Log lines are scrubbed like events, with Sentry on or off; return the undo.
+
+    The servers log no traceback for a client that went away either.
+    """
     hide_pii = not config.settings.send_default_pii
-    return log_scrubbing.install(
+    unscrub = log_scrubbing.install(
         TextScrubber(secret_values(secret_env, config.settings.dsn_value), hide_pii=hide_pii),
         hide_clients=hide_pii,
     )
+    unquiet = quiet_disconnects(SERVER_LOGGERS)
+
+    def undo() -> None:
+        unquiet()
+        unscrub()
+
+    return undo
 
 
 def _freeze_startup_heap() -> None:

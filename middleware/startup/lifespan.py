@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from typing import Any, cast
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import sentry_sdk
 from sentry_sdk.transport import Transport
-from starlette.applications import Starlette
 
 from middleware._runtime import Runtime, acquire, release
 from middleware.capture import capture_unhandled
 from middleware.config import SentryConfig, load_sentry_config
 from middleware.request import quiet_disconnects
 from middleware.scrub import TextScrubber, log_scrubbing
+from middleware.startup.app_lifespan import AppLifespan, lifespan_context
 from middleware.startup.sdk import SERVER_LOGGERS, TracesSampler, init_sentry, secret_values
 
 __all__ = [
@@ -29,12 +28,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("middleware.sentry")
-
-# What Starlette takes as lifespan=: an async context manager factory, an async
-# generator function or a generator function, each called with the app.
-AppLifespan = Callable[
-    [Any], AbstractAsyncContextManager[Any] | AsyncIterator[Any] | Iterator[Any]
-]
 
 DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
 STARTUP_MECHANISM = "asgi.lifespan.startup"
@@ -113,58 +106,6 @@ def _freeze_startup_heap() -> None:
         gc.freeze()
 
 
-def _app_lifespan(
-    lifespan: AppLifespan | None,
-) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
-    """The app's lifespan as an async context manager factory, in each form Starlette takes."""
-    if lifespan is None:
-        return _router_lifespan
-    if inspect.isasyncgenfunction(lifespan):
-        return asynccontextmanager(lifespan)
-    if inspect.isgeneratorfunction(lifespan):
-        sync = contextmanager(lifespan)
-
-        @asynccontextmanager
-        async def lifted(app: Any) -> AsyncIterator[Any]:
-            # As Starlette runs it: on the event loop.
-            with sync(app) as state:
-                yield state
-
-        return lifted
-    return cast(Callable[[Any], AbstractAsyncContextManager[Any]], lifespan)
-
-
-class _RouterLifespan:
-    """The router's default lifespan, which `lifespan=` replaces: on_startup/on_shutdown.
-
-    FastAPI's on_event("startup"), on_startup=[...] and the handlers of included
-    routers land in the router's lists; Starlette before 1.0 keeps them there too.
-    """
-
-    def __init__(self, app: Any) -> None:
-        router = app.router if isinstance(app, Starlette) else None
-        self.on_startup = list(getattr(router, "on_startup", ()))
-        self.on_shutdown = list(getattr(router, "on_shutdown", ()))
-
-    async def __aenter__(self) -> None:
-        await _run(self.on_startup)
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        # As the framework's default lifespan: shutdown handlers run whatever happened.
-        await _run(self.on_shutdown)
-
-
-def _router_lifespan(app: Any) -> AbstractAsyncContextManager[None]:
-    return _RouterLifespan(app)
-
-
-async def _run(handlers: Iterable[Callable[[], Any]]) -> None:
-    for handler in handlers:
-        result = handler()
-        if inspect.isawaitable(result):
-            await result
-
-
 def init_from_environment(
     *,
     secret_env: Iterable[str] = (),
@@ -209,7 +150,7 @@ class SentryLifespan:
         in_app_include: Iterable[str] = (),
         traces_sampler: TracesSampler | None = None,
     ) -> None:
-        self.app_lifespan = _app_lifespan(app_lifespan)
+        self.app_lifespan = lifespan_context(app_lifespan)
         self.secret_env = tuple(secret_env)
         self.transport = transport
         self.in_app_include = tuple(in_app_include)

@@ -1,4 +1,4 @@
-"""What an unhandled error becomes: the library's JSON 500, or nothing when the client left."""
+"""The answer to an error nothing else answered: a JSON 500 with ids to quote."""
 
 from __future__ import annotations
 
@@ -7,25 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
-from starlette.websockets import WebSocketDisconnect
-
-# A client that closes a WebSocket normally (1000) or goes away (1001, a tab
-# closed) is no error; any other code (1006 abnormal, 1011 server error) is.
-NORMAL_CLOSE_CODES = frozenset({1000, 1001})
-
-
-def client_went_away(exc: BaseException) -> bool:
-    """Whether `exc` only says the client hung up: no event, nothing to log.
-
-    Starlette raises ClientDisconnect when the client leaves while the app reads
-    the body (a webhook cut halfway), and WebSocketDisconnect when a socket
-    closes; an unauthenticated client can raise either at will.
-    """
-    if isinstance(exc, ClientDisconnect):
-        return True
-    return isinstance(exc, WebSocketDisconnect) and exc.code in NORMAL_CLOSE_CODES
 
 
 def error_response(request_id: str, event_id: str | None) -> JSONResponse:

@@ -24,7 +24,8 @@ from middleware.request.data import (
     request_data,
     request_path,
 )
-from middleware.request.errors import client_went_away, error_response
+from middleware.request.disconnects import client_went_away
+from middleware.request.errors import error_response
 from middleware.request.sessions import ReleaseHealth
 from middleware.request.spans import add_middleware_spans
 from middleware.request.tracing import DEFAULT_METHODS, TracingOptions
@@ -193,10 +194,6 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as error:
             exc = error
-            if client_went_away(error):
-                # Nothing to report, and no one to answer: re-raised, it would
-                # be a traceback in the server's log.
-                return
             event_id = self._capture(scope, error, state)
             if self.json_500 and not response_started and scope["type"] == "http":
                 await error_response(state.request_id, event_id)(scope, receive, send_wrapper)

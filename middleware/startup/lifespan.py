@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, Unpack, cast
+from typing import Any, Unpack
 
 import sentry_sdk
 from sentry_sdk.transport import Transport
-from starlette.applications import Starlette
 
 from middleware._runtime import Runtime, acquire, release
 from middleware.capture import capture_unhandled
 from middleware.config import SentryConfig, load_sentry_config
+from middleware.request import quiet_disconnects
 from middleware.scrub import TextScrubber, log_scrubbing
+from middleware.startup.app_lifespan import AppLifespan, lifespan_context
 from middleware.startup.options import SdkOptions, check_sdk_options, refuse_foreign_client
 from middleware.startup.sdk import SERVER_LOGGERS, TracesSampler, init_sentry, secret_values
 
@@ -30,12 +30,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("middleware.sentry")
-
-# What Starlette takes as lifespan=: an async context manager factory, an async
-# generator function or a generator function, each called with the app.
-AppLifespan = Callable[
-    [Any], AbstractAsyncContextManager[Any] | AsyncIterator[Any] | Iterator[Any]
-]
 
 DISABLED_MESSAGE = "Sentry disabled — no DSN configured (environment=%s)"
 STARTUP_MECHANISM = "asgi.lifespan.startup"
@@ -85,14 +79,24 @@ def _start(
 
 
 def _scrub_logs(config: SentryConfig, secret_env: Iterable[str]) -> Callable[[], None]:
-    """Log lines are scrubbed like events, with Sentry on or off; return the undo."""
+    """Log lines are scrubbed like events, with Sentry on or off; return the undo.
+
+    The servers log no traceback for a client that went away either.
+    """
     settings = config.settings
     scrub = TextScrubber(
         secret_values(secret_env, settings.dsn_value), hide_pii=not settings.send_default_pii
     )
-    return log_scrubbing.install(
+    unscrub = log_scrubbing.install(
         log_scrubbing.LogPolicy(scrub, hide_clients=not settings.local_logs_client_address)
     )
+    unquiet = quiet_disconnects(SERVER_LOGGERS)
+
+    def undo() -> None:
+        unquiet()
+        unscrub()
+
+    return undo
 
 
 def _scrub_on_its_way_out(exc: BaseException) -> None:
@@ -118,58 +122,6 @@ def _freeze_startup_heap() -> None:
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
-
-
-def _app_lifespan(
-    lifespan: AppLifespan | None,
-) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
-    """The app's lifespan as an async context manager factory, in each form Starlette takes."""
-    if lifespan is None:
-        return _router_lifespan
-    if inspect.isasyncgenfunction(lifespan):
-        return asynccontextmanager(lifespan)
-    if inspect.isgeneratorfunction(lifespan):
-        sync = contextmanager(lifespan)
-
-        @asynccontextmanager
-        async def lifted(app: Any) -> AsyncIterator[Any]:
-            # As Starlette runs it: on the event loop.
-            with sync(app) as state:
-                yield state
-
-        return lifted
-    return cast(Callable[[Any], AbstractAsyncContextManager[Any]], lifespan)
-
-
-class _RouterLifespan:
-    """The router's default lifespan, which `lifespan=` replaces: on_startup/on_shutdown.
-
-    FastAPI's on_event("startup"), on_startup=[...] and the handlers of included
-    routers land in the router's lists; Starlette before 1.0 keeps them there too.
-    """
-
-    def __init__(self, app: Any) -> None:
-        router = app.router if isinstance(app, Starlette) else None
-        self.on_startup = list(getattr(router, "on_startup", ()))
-        self.on_shutdown = list(getattr(router, "on_shutdown", ()))
-
-    async def __aenter__(self) -> None:
-        await _run(self.on_startup)
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        # As the framework's default lifespan: shutdown handlers run whatever happened.
-        await _run(self.on_shutdown)
-
-
-def _router_lifespan(app: Any) -> AbstractAsyncContextManager[None]:
-    return _RouterLifespan(app)
-
-
-async def _run(handlers: Iterable[Callable[[], Any]]) -> None:
-    for handler in handlers:
-        result = handler()
-        if inspect.isawaitable(result):
-            await result
 
 
 def init_from_environment(
@@ -221,7 +173,7 @@ class SentryLifespan:
         **sdk_options: Unpack[SdkOptions],
     ) -> None:
         check_sdk_options(sdk_options)
-        self.app_lifespan = _app_lifespan(app_lifespan)
+        self.app_lifespan = lifespan_context(app_lifespan)
         # Where envelopes are spooled when SENTRY_SPOOL_DIR is unset (none: in memory).
         self.spool_dir = spool_dir
         self.secret_env = tuple(secret_env)

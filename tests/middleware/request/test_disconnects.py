@@ -1,11 +1,13 @@
-"""A client that hangs up is no error: no event, and nothing raised for the server to log."""
+"""A client that hangs up is no error: no event, and no traceback in the server's log."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Scope
@@ -51,7 +53,7 @@ def post_scope() -> Scope:
     }
 
 
-async def test_a_body_cut_halfway_makes_no_event_and_raises_nothing(
+async def test_a_body_cut_halfway_makes_no_event_and_propagates_as_in_starlette(
     capture: CapturingTransport,
 ) -> None:
     app = app_with_routes(capture)
@@ -67,7 +69,8 @@ async def test_a_body_cut_halfway_makes_no_event_and_raises_nothing(
         pass
 
     async with LifespanManager(app):
-        await app(post_scope(), receive, send)
+        with pytest.raises(ClientDisconnect):
+            await app(post_scope(), receive, send)
     assert capture.events == []
 
 
@@ -88,10 +91,7 @@ async def test_only_an_abnormal_websocket_close_is_an_error(
 
     scope = websocket_scope("/ws", request_id=b"ws-close-1")
     async with LifespanManager(app):
-        if error:
-            with pytest.raises(WebSocketDisconnect):
-                await app(scope, receive, send)
-        else:
+        with pytest.raises(WebSocketDisconnect):
             await app(scope, receive, send)
     if error:
         (event,) = capture.events
@@ -99,3 +99,28 @@ async def test_only_an_abnormal_websocket_close_is_an_error(
         assert event["exception"]["values"][-1]["type"] == "WebSocketDisconnect"
     else:
         assert capture.events == []
+
+
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [
+        (ClientDisconnect(), False),
+        (WebSocketDisconnect(1000), False),
+        (WebSocketDisconnect(1001), False),
+        (WebSocketDisconnect(1006), True),
+        (RuntimeError("a real error"), True),
+    ],
+)
+@pytest.mark.parametrize("server_logger", ["uvicorn.error", "hypercorn.error"])
+async def test_the_server_logs_no_traceback_for_a_client_that_went_away(
+    capture: CapturingTransport,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    logged: bool,
+    server_logger: str,
+) -> None:
+    async with LifespanManager(app_with_routes(capture)):
+        with caplog.at_level(logging.ERROR, logger=server_logger):
+            logging.getLogger(server_logger).error("Exception in ASGI application", exc_info=error)
+    seen = [r for r in caplog.records if r.getMessage() == "Exception in ASGI application"]
+    assert len(seen) == (1 if logged else 0)

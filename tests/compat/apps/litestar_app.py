@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from litestar import Litestar, Router, get
+from litestar.exceptions import HTTPException
 from litestar.types import Scope
 from starlette.types import ASGIApp
 
@@ -29,10 +30,12 @@ async def sub_boom() -> None:
     raise RuntimeError("boom under the router")
 
 
-# The recipe: Litestar answers errors itself, so capture them in its hook...
+# The recipe (examples/litestar_app.py): Litestar answers errors itself, so
+# capture those it answers with a 5xx in its hook...
 async def capture_server_error(exc: Exception, scope: Scope) -> None:
-    if getattr(exc, "status_code", 500) >= 500:
-        capture_error(exc, mechanism="litestar")
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return
+    capture_error(exc, mechanism="litestar")
 
 
 litestar_app = Litestar(

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from sentry_sdk.envelope import Envelope
+from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.transport import Transport
 from starlette.applications import Starlette
@@ -32,9 +33,23 @@ from starlette.applications import Starlette
 from middleware import SdkOptions, SentryLifespan, init_from_environment, instrument
 
 FAKE_DSN = "https://publickey0123456789abcdef@sentry.invalid/42"
+
+
 # The suites drive their apps with TestClient, an httpx client in the same process:
 # the sdk's httpx integration would add trace headers to the requests themselves.
-SDK_OPTIONS: SdkOptions = {"disabled_integrations": (HttpxIntegration,)}
+#
+# The sdk's Strawberry integration, enabled wherever strawberry is installed, warns
+# at each schema it patches ("Assuming strawberry is running sync"), as it does
+# under a plain sentry_sdk.init; FastAPI's suite makes every warning an error.
+def _disabled() -> tuple[type[Integration], ...]:
+    try:
+        from sentry_sdk.integrations.strawberry import StrawberryIntegration
+    except Exception:  # DidNotEnable: strawberry is not installed
+        return (HttpxIntegration,)
+    return (HttpxIntegration, StrawberryIntegration)
+
+
+SDK_OPTIONS: SdkOptions = {"disabled_integrations": _disabled()}
 
 
 class CountingTransport(Transport):

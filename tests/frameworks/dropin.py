@@ -17,6 +17,7 @@ BOOTY_SUITE_SENTRY
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import os
 import weakref
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from sentry_sdk.envelope import Envelope
-from sentry_sdk.integrations import Integration
+from sentry_sdk.integrations import DidNotEnable, Integration
 from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.transport import Transport
 from starlette.applications import Starlette
@@ -38,15 +39,21 @@ FAKE_DSN = "https://publickey0123456789abcdef@sentry.invalid/42"
 # The suites drive their apps with TestClient, an httpx client in the same process:
 # the sdk's httpx integration would add trace headers to the requests themselves.
 #
-# The sdk's Strawberry integration, enabled wherever strawberry is installed, warns
-# at each schema it patches ("Assuming strawberry is running sync"), as it does
-# under a plain sentry_sdk.init; FastAPI's suite makes every warning an error.
+# Both of the sdk's httpx integrations (newer sdks have a second one) are off for
+# the same reason. The sdk's Strawberry integration, enabled wherever strawberry is
+# installed, warns at each schema it patches ("Assuming strawberry is running
+# sync"), as under a plain sentry_sdk.init; FastAPI's suite makes warnings errors.
 def _disabled() -> tuple[type[Integration], ...]:
-    try:
-        from sentry_sdk.integrations.strawberry import StrawberryIntegration
-    except Exception:  # DidNotEnable: strawberry is not installed
-        return (HttpxIntegration,)
-    return (HttpxIntegration, StrawberryIntegration)
+    disabled: list[type[Integration]] = [HttpxIntegration]
+    for module, name in (
+        ("sentry_sdk.integrations.httpx2", "Httpx2Integration"),
+        ("sentry_sdk.integrations.strawberry", "StrawberryIntegration"),
+    ):
+        try:
+            disabled.append(getattr(importlib.import_module(module), name))
+        except (ImportError, DidNotEnable):  # not in this sdk, or the library is missing
+            continue
+    return tuple(disabled)
 
 
 SDK_OPTIONS: SdkOptions = {"disabled_integrations": _disabled()}

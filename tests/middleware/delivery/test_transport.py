@@ -25,6 +25,16 @@ def _files(spool: Path) -> list[Path]:
     return sorted(p for p in spool.iterdir() if not p.name.startswith("."))
 
 
+def _contents(spool: Path) -> list[bytes]:
+    """Each spooled file's bytes, though a sender may rename one (claim) meanwhile."""
+    for _ in range(100):
+        try:
+            return [p.read_bytes() for p in _files(spool)]
+        except FileNotFoundError:
+            continue  # renamed between the listing and the read: list again
+    raise AssertionError(f"the files of {spool} kept moving")
+
+
 @pytest.fixture
 def clients() -> Iterator[list[sentry_sdk.Client]]:
     made: list[sentry_sdk.Client] = []
@@ -45,8 +55,8 @@ def test_the_envelope_is_on_disk_when_capture_returns(
     clients.append(client := _client(dsn, tmp_path))
     event_id = client.capture_event({"message": "kept"})
     assert event_id is not None
-    [spooled] = _files(tmp_path)
-    assert event_id.encode() in spooled.read_bytes()
+    [spooled] = _contents(tmp_path)
+    assert event_id.encode() in spooled
 
 
 def test_an_answered_envelope_leaves_the_spool(

@@ -47,6 +47,20 @@ def trace_header(capture: CapturingTransport) -> dict[str, str]:
     return dict(header)
 
 
+async def forged_request(
+    transport: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    environment: str,
+    sources: str | None,
+) -> None:
+    """A failing request carrying a foreign trace, from 127.0.0.1."""
+    monkeypatch.setenv("SENTRY_ENVIRONMENT", environment)
+    if sources is not None:
+        monkeypatch.setenv("SENTRY_TRUSTED_TRACE_SOURCES", sources)
+    async with running(app(transport)) as client:
+        await client.get("/boom", headers=FORGED)
+
+
 @pytest.mark.parametrize(
     ("environment", "sources"),
     [("production", None), ("production", "10.0.0.0/8"), ("development", "none")],
@@ -57,11 +71,7 @@ async def test_an_untrusted_caller_s_trace_is_not_continued(
     environment: str,
     sources: str | None,
 ) -> None:
-    monkeypatch.setenv("SENTRY_ENVIRONMENT", environment)
-    if sources is not None:
-        monkeypatch.setenv("SENTRY_TRUSTED_TRACE_SOURCES", sources)
-    async with running(app(org_dsn)) as client:
-        await client.get("/boom", headers=FORGED)
+    await forged_request(org_dsn, monkeypatch, environment, sources)
 
     (event,) = org_dsn.events
     assert event["contexts"]["trace"]["trace_id"] != TRACE_ID
@@ -83,11 +93,7 @@ async def test_a_trusted_caller_s_trace_is_continued_with_local_envelope_fields(
     environment: str,
     sources: str | None,
 ) -> None:
-    monkeypatch.setenv("SENTRY_ENVIRONMENT", environment)
-    if sources is not None:
-        monkeypatch.setenv("SENTRY_TRUSTED_TRACE_SOURCES", sources)
-    async with running(app(org_dsn)) as client:
-        await client.get("/boom", headers=FORGED)
+    await forged_request(org_dsn, monkeypatch, environment, sources)
 
     (event,) = org_dsn.events
     assert event["contexts"]["trace"]["trace_id"] == TRACE_ID

@@ -77,6 +77,7 @@ __all__ = [
     "session_aggregate",
     "set_in_app_in_frames",
     "set_logging_handler",
+    "set_sample_rate",
     "start_trace",
     "strip_string",
 ]
@@ -124,6 +125,20 @@ def parent_sampled(scope: sentry_sdk.Scope) -> bool | None:
     """The incoming trace's sampling decision, if the caller sent one."""
     sampled: bool | None = scope.get_active_propagation_context().parent_sampled
     return sampled
+
+
+def set_sample_rate(scope: sentry_sdk.Scope, transaction: Transaction, rate: float) -> None:
+    """Record `rate` as the rate a transaction sampled here was sampled at.
+
+    A transaction given `sampled=True` is recorded by the sdk as sampled at 1.0,
+    in its dynamic sampling context too: Sentry would then count each such
+    transaction once instead of 1/rate times. This writes the sample rate where
+    `Scope.start_transaction` writes it when it rolls the dice itself.
+    """
+    transaction.sample_rate = rate
+    for baggage in (scope.get_active_propagation_context().baggage, transaction._baggage):
+        if baggage is not None:
+            baggage.sentry_items["sample_rate"] = str(rate)
 
 
 def session_aggregate(

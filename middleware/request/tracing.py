@@ -12,7 +12,13 @@ import sentry_sdk
 from sentry_sdk.types import Event, Hint
 from starlette.types import Scope
 
-from middleware._sdk import Transaction, TransactionSource, has_tracing_enabled, parent_sampled
+from middleware._sdk import (
+    Transaction,
+    TransactionSource,
+    has_tracing_enabled,
+    parent_sampled,
+    set_sample_rate,
+)
 from middleware.request.routes import Entry, route_template
 
 TransactionStyle = Literal["url", "endpoint"]
@@ -87,11 +93,17 @@ class TracingOptions:
             origin="auto.http.request_context",
         )
         transaction.set_tag("asgi.type", scope["type"])
-        if sampled:
-            transaction.sampled = True  # decided in sampled()
+        # A continued trace's decision is the sdk's to follow: it keeps the trace's
+        # (local) sample rate. One rolled here is forced, and its rate recorded.
+        rolled = sampled and transaction.parent_sampled is None
+        if rolled:
+            transaction.sampled = True
         with sentry_sdk.start_transaction(
             transaction, custom_sampling_context={"asgi_scope": scope}
         ):
+            if rolled:
+                rate = float(sentry_sdk.get_client().options.get("traces_sample_rate") or 0.0)
+                set_sample_rate(sentry_sdk.get_current_scope(), transaction, rate)
             try:
                 yield transaction
             finally:

@@ -150,6 +150,19 @@ def test_start_trace_continues_or_starts_and_reports_parent_sampling() -> None:
         assert _sdk.parent_sampled(scope) is None
 
 
+def test_set_sample_rate_is_what_the_transaction_s_trace_header_carries() -> None:
+    sentry_sdk.init(traces_sample_rate=0.25)
+    with sentry_sdk.isolation_scope() as scope:
+        _sdk.start_trace(scope, None)
+        transaction = sentry_sdk.continue_trace({}, name="t")
+        transaction.sampled = True
+        with sentry_sdk.start_transaction(transaction):
+            assert transaction.sample_rate == 1.0  # what a forced decision records
+            _sdk.set_sample_rate(sentry_sdk.get_current_scope(), transaction, 0.25)
+            assert transaction.get_baggage().sentry_items["sample_rate"] == "0.25"
+            assert transaction.sample_rate == 0.25
+
+
 def test_transaction_and_span_types() -> None:
     transaction = _sdk.Transaction(name="t", source=_sdk.TransactionSource.ROUTE)
     assert transaction.source == "route"

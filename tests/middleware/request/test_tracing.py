@@ -177,6 +177,13 @@ async def test_a_share_of_requests_is_traced_at_a_partial_rate(
     assert spans.count("http.server") == traced
     assert spans.count(None) == 200 - traced
     assert {t["transaction"] for t in capture.transactions} == {"/jobs/{job_id}"}
+    # Sentry extrapolates from the rate each was sampled at, not 1.0.
+    rates = [
+        envelope.headers["trace"]["sample_rate"]
+        for envelope in capture.envelopes
+        if any(item.type == "transaction" for item in envelope.items)
+    ]
+    assert rates == ["0.5"] * traced
 
 
 async def test_traces_sampler_decides_with_the_asgi_scope_in_its_context(

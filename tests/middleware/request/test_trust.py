@@ -109,6 +109,7 @@ async def test_a_trusted_caller_s_trace_is_continued_with_local_envelope_fields(
         assert header["trace_id"] == TRACE_ID
         assert header["public_key"] != "foreignkey"  # ours, which the scrubber hides
         assert (header["environment"], header["release"]) == (environment, "booty-1.0")
+        assert header["sample_rate"] == "1e-06"  # ours, not the caller's 1.0
 
 
 async def test_an_invalid_trace_source_refuses_production(

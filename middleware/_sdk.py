@@ -55,6 +55,7 @@ __all__ = [
     "attached",
     "can_record",
     "capture_internal_exceptions",
+    "drop_disabled_integrations",
     "event_from_exception",
     "filter_headers",
     "handle_response",
@@ -65,6 +66,7 @@ __all__ = [
     "iter_stacks",
     "keep_plain_parts",
     "keep_serialized",
+    "mark_active_thread",
     "parent_sampled",
     "pending_client_report",
     "pending_sessions",
@@ -119,6 +121,33 @@ def start_trace(scope: sentry_sdk.Scope, headers: Mapping[str, Any] | None) -> N
         scope.generate_propagation_context(dict(headers))
     else:
         scope.set_new_propagation_context()
+
+
+def drop_disabled_integrations(client: BaseClient) -> None:
+    """Turn off, on `client`, the integrations its `disabled_integrations` names.
+
+    The sdk sets an integration up once per process and enables it on every
+    later client that asks for it; one an earlier client set up stays enabled
+    even when a later client disables it (a process whose first client used the
+    defaults: a test suite, a script that called `sentry_sdk.init()`). Its
+    patches read `client.get_integration()` at each call, so this turns them off.
+    """
+    for disabled in client.options.get("disabled_integrations") or ():
+        client.integrations.pop(disabled.identifier, None)
+
+
+def mark_active_thread() -> None:
+    """Tell the request's transaction and profile that this thread runs it.
+
+    Both take the thread that started them, the event loop's; a sync endpoint
+    runs on a threadpool thread (what the stock integrations' wrapper does).
+    """
+    transaction = sentry_sdk.get_current_scope().transaction
+    if transaction is not None:
+        transaction.update_active_thread()
+    profile = sentry_sdk.get_isolation_scope().profile
+    if profile is not None:
+        profile.update_active_thread_id()
 
 
 def parent_sampled(scope: sentry_sdk.Scope) -> bool | None:

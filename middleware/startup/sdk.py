@@ -14,7 +14,7 @@ from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
 
 from middleware._runtime import Runtime
-from middleware._sdk import BaseClient, attach
+from middleware._sdk import BaseClient, attach, drop_disabled_integrations
 from middleware.capture import DeferringEventHandler, logging_integration, storm
 from middleware.config import SentryConfig, parse_dsn
 from middleware.delivery import transport_from_settings
@@ -146,6 +146,7 @@ def init_sentry(
     # The guard's counts travel on the events themselves (their storm context).
     ignore_logger(storm.logger.name)
     client = sentry_sdk.get_client()
+    drop_disabled_integrations(client)
     attach(client, runtime)
     # The sdk keeps its logger at DEBUG and filters each record afterwards, so every
     # breadcrumb and transaction formats debug lines that no one sees.

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -91,3 +96,54 @@ def test_the_sdks_framework_integrations_are_off_and_the_rest_on(
     assert {"httpx", "sqlalchemy", "stdlib", "logging"} <= enabled
     assert not enabled & {"starlette", "fastapi", "litestar", "quart"}
     assert sentry_sdk.get_client() is client
+
+
+# The sdk sets an integration up once per process, so this runs in a fresh one.
+EARLIER_CLIENT = """
+import asyncio, json, os
+import sentry_sdk
+from starlette.applications import Starlette
+from starlette.routing import Route
+from middleware import SentryLifespan, instrument
+from tests.support import CapturingTransport, running
+
+# An earlier client with the defaults (a bare sentry_sdk.init() gives them) sets
+# the stock Starlette integration up, patching Starlette.__call__ for the process.
+sentry_sdk.Client("https://key@example.invalid/1").close(timeout=0)
+os.environ.update(SENTRY_DSN="https://key@example.invalid/1", SENTRY_SEND_DEFAULT_PII="true")
+
+async def failing(request):
+    raise RuntimeError("failed once")
+
+async def main():
+    capture = CapturingTransport()
+    lifespan = SentryLifespan(transport=capture)
+    app = Starlette(routes=[Route("/failing", failing)], lifespan=lifespan)
+    instrument(app)
+    async with running(app) as client:
+        await client.get("/failing", headers={"X-Real-IP": "203.0.113.9"})
+        enabled = sorted(sentry_sdk.get_client().integrations)
+    print(json.dumps({"enabled": enabled, "events": capture.events}))
+
+asyncio.run(main())
+"""
+
+
+def test_a_framework_integration_an_earlier_client_set_up_stays_off() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+    done = subprocess.run(
+        [sys.executable, "-c", EARLIER_CLIENT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+        cwd=Path(__file__).parents[3],
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    # One event, ours: the stock middleware would add a second, and take the
+    # client's address from a header any client can send.
+    (event,) = result["events"]
+    assert event["exception"]["values"][0]["mechanism"]["type"] == "asgi.request_context"
+    assert event["request"]["env"] == {"REMOTE_ADDR": "127.0.0.1"}
+    assert not set(result["enabled"]) & {"starlette", "fastapi"}

@@ -18,6 +18,7 @@ from middleware.context import is_valid_request_id
 from middleware.request.data import BodySize
 from middleware.request.errors import is_async
 from middleware.request.middleware import RequestContextMiddleware, _new_request_id
+from middleware.request.threads import mark_sync_endpoints
 from middleware.request.tracing import DEFAULT_METHODS, TransactionStyle, checked_style
 
 MECHANISM = "asgi.http_exception"
@@ -124,6 +125,7 @@ def instrument(
 
     def build_middleware_stack() -> ASGIApp:
         stack = build()
+        mark_sync_endpoints(app.routes)
         layer = RequestContextMiddleware(
             stack,
             header_name=header_name,

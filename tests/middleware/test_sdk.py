@@ -6,7 +6,9 @@ by name, before anything else.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,6 +163,37 @@ def test_set_sample_rate_is_what_the_transaction_s_trace_header_carries() -> Non
             _sdk.set_sample_rate(sentry_sdk.get_current_scope(), transaction, 0.25)
             assert transaction.get_baggage().sentry_items["sample_rate"] == "0.25"
             assert transaction.sample_rate == 0.25
+
+
+@pytest.mark.filterwarnings("ignore:Transaction-based profiling is deprecated")
+def test_mark_active_thread_names_the_calling_thread_to_transaction_and_profile() -> None:
+    sentry_sdk.init(traces_sample_rate=1.0, profiles_sample_rate=1.0)
+    ran: list[int] = []
+    with sentry_sdk.start_transaction(name="t") as transaction:
+        profile = sentry_sdk.get_isolation_scope().profile
+        assert profile is not None
+
+        def worker() -> None:
+            _sdk.mark_active_thread()
+            ran.append(threading.get_ident())
+
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(worker,))
+        thread.start()
+        thread.join()
+        assert transaction.get_trace_context()["data"]["thread.id"] == str(ran[0])
+        assert profile.active_thread_id == ran[0]
+
+
+def test_drop_disabled_integrations_turns_off_what_the_options_disable() -> None:
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+
+    client = sentry_sdk.Client(FAKE_DSN, disabled_integrations=[StarletteIntegration])
+    # What the sdk does when an earlier client in the process set it up.
+    client.integrations["starlette"] = StarletteIntegration()
+    _sdk.drop_disabled_integrations(client)
+    assert client.get_integration(StarletteIntegration) is None
+    assert client.get_integration("logging") is not None
+    client.close(timeout=0)
 
 
 def test_transaction_and_span_types() -> None:

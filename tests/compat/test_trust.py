@@ -57,4 +57,5 @@ async def test_a_forged_trace_under_uvicorn_in_production(
         assert header is not None
         assert (header["environment"], header["release"]) == ("production", "booty-1.0")
         assert header["public_key"] != "foreignkey"
+        assert header["sample_rate"] == "1e-06"  # the local rate, not the caller's 1.0
     assert "foreign" not in output

@@ -8,11 +8,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated, Any
 
 import httpx
 import pytest
 import respx
 import sentry_sdk
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI, Header
+from pydantic import BaseModel
 from sqlalchemy import create_engine, text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -147,3 +151,35 @@ def test_a_framework_integration_an_earlier_client_set_up_stays_off() -> None:
     assert event["exception"]["values"][0]["mechanism"]["type"] == "asgi.request_context"
     assert event["request"]["env"] == {"REMOTE_ADDR": "127.0.0.1"}
     assert not set(result["enabled"]) & {"starlette", "fastapi"}
+
+
+class StrictHeaders(BaseModel):
+    model_config = {"extra": "forbid"}
+    host: str
+
+
+def strict_app(transport: CapturingTransport, **options: Any) -> FastAPI:
+    app = FastAPI(lifespan=SentryLifespan(transport=transport, **options))
+    instrument(app)
+
+    @app.get("/strict")
+    async def strict(headers: Annotated[StrictHeaders, Header()]) -> dict[str, str]:
+        return {}
+
+    return app
+
+
+@pytest.mark.parametrize(("targets", "status"), [(None, 422), ([], 200)])
+async def test_the_test_client_s_requests_carry_trace_headers_unless_told_not_to(
+    capture: CapturingTransport, targets: list[str] | None, status: int
+) -> None:
+    # docs/migrating.md: the sdk's httpx integration adds sentry-trace and baggage
+    # to the app's own test-client requests, which a strict header model refuses.
+    options = {} if targets is None else {"trace_propagation_targets": targets}
+    # A plain httpx client, as an app's own tests use (tests.support's is not instrumented).
+    async with LifespanManager(strict_app(capture, **options)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.headers.clear()  # httpx's own defaults: only Host is left
+            response = await client.get("/strict")
+    assert response.status_code == status, response.text

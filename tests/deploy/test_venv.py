@@ -48,3 +48,15 @@ def test_a_changed_pyproject_or_wider_extras_install_again(tmp_path: Path) -> No
     assert test.endswith("-e .[test]")
     # The test extra includes the service's.
     assert venv(checkout, "service") == []
+
+
+def test_a_venv_set_up_for_mutation_testing_serves_the_tests_and_the_service(
+    tmp_path: Path,
+) -> None:
+    checkout = checkout_with_a_venv(tmp_path)
+    (mutation,) = venv(checkout, "mutation")
+    assert mutation.endswith("-e .[mutation]")
+    # The mutation extra includes the test extra, which includes the service's.
+    assert venv(checkout, "test") == []
+    assert venv(checkout, "service") == []
+    assert venv(checkout, "mutation") == []

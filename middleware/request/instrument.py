@@ -125,7 +125,6 @@ def instrument(
 
     def build_middleware_stack() -> ASGIApp:
         stack = build()
-        mark_sync_endpoints(app.routes)
         layer = RequestContextMiddleware(
             stack,
             header_name=header_name,
@@ -139,6 +138,7 @@ def instrument(
             json_500=json_500,
             middleware_spans=middleware_spans,
         )
+        layer.before_first_transaction = lambda: mark_sync_endpoints(app.routes)
         # Starlette's own 500 answer, for an app with no handler of its own.
         errors = stack if isinstance(stack, ServerErrorMiddleware) else None
         if json_500 and errors is not None and errors.handler is None and not errors.debug:

@@ -88,6 +88,9 @@ class RequestContextMiddleware:
         # Whether the first request has looked for the lifespan's runtime.
         self.lifespan_checked = False
         self.sessions = ReleaseHealth()
+        # Called before the first transaction: instrument() marks the app's sync
+        # endpoints then, so an app that never traces keeps them untouched.
+        self.before_first_transaction: Callable[[], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -144,6 +147,9 @@ class RequestContextMiddleware:
                     if sampled is False:
                         await self._call(scope, receive, send, state)
                         return
+                    if self.before_first_transaction is not None:
+                        self.before_first_transaction()
+                        self.before_first_transaction = None
                     with self.tracing.transaction(scope, path, trace_headers, sampled) as tx:
                         await self._call(scope, receive, send, state, tx)
         finally:

@@ -5,7 +5,9 @@ the transaction and its profile were started on the event loop's: without
 this, a profile's active thread and the trace's `thread.id` name the loop,
 which did nothing. The stock integrations patch Starlette's `request_response`
 and FastAPI's `get_request_handler` for every app in the process; this wraps
-the endpoints of the instrumented app only, once its routes are known.
+the endpoints of the instrumented app only, before its first transaction. An
+app that never traces keeps its endpoints as they are: FastAPI names the
+wrapper's file in the endpoint context of its validation errors.
 """
 
 from __future__ import annotations

@@ -161,15 +161,22 @@ def each(section: Section) -> Section:
 
 
 def span_data(walker: Walker, data: Any) -> Any:
-    """Span data, where Sentry keeps its own token counts (gen_ai.usage.*)."""
+    """Span data, where Sentry keeps its own token counts (gen_ai.usage.*) and ids."""
     if not isinstance(data, dict):
         return walker.strict(data)
     return {
-        key: walker.strict(value)
+        key: value
+        if key == THREAD_ID and isinstance(value, str) and value.isdecimal()
+        else walker.strict(value)
         if isinstance(key, str) and key.startswith(SPAN_COUNTS)
         else walker.strict_entry(key, value)
         for key, value in data.items()
     }
+
+
+# The sdk's thread id, a number of 15 digits or so, one in ten of which passes the
+# Luhn check a card number is held to.
+THREAD_ID = "thread.id"
 
 
 _trace = fields({"data": span_data})

@@ -78,3 +78,23 @@ async def test_a_sync_endpoint_s_transaction_and_profile_name_its_worker_thread(
     }
     assert profiled == {"/direct": str(ran[0]), "/api/items/{item}": str(ran[1])}
     assert_nothing_left(capture.transactions)
+
+
+async def test_an_app_that_never_traces_keeps_its_endpoints_as_they_are(
+    capture: CapturingTransport,
+) -> None:
+    app = FastAPI(lifespan=SentryLifespan(transport=capture))
+
+    @app.get("/wrong")
+    def wrong() -> int:
+        return "not a number"  # type: ignore[return-value]
+
+    instrument(app)
+    async with running(app) as client:
+        assert (await client.get("/wrong")).status_code == 500
+
+    # FastAPI's error names the endpoint's own file and line, not a wrapper's.
+    (event,) = capture.events
+    message = event["exception"]["values"][-1]["value"]
+    assert f'File "{__file__}"' in message
+    assert "middleware/request/threads.py" not in message

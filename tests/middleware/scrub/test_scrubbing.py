@@ -212,6 +212,26 @@ def test_transaction_and_span_data(sentry_init: SentryInit) -> None:
     assert sent["transaction_info"] == {"source": "task"}
 
 
+def test_a_thread_id_that_passes_the_luhn_check_is_kept(sentry_init: SentryInit) -> None:
+    capture = start(sentry_init)
+    thread_id = "140143654594240"  # as the sdk writes threading.get_ident(); Luhn-valid
+    card = "4111 1111 1111 1111"
+
+    with sentry_sdk.start_transaction(name="job", source=TransactionSource.TASK) as transaction:
+        transaction.set_data("thread.id", thread_id)
+        transaction.set_data("note", card)
+        with sentry_sdk.start_span(op="db") as span:
+            span.set_data("thread.id", thread_id)
+            span.set_data("thread.name", card)
+
+    [sent] = capture.transactions
+    assert sent["contexts"]["trace"]["data"]["thread.id"] == thread_id
+    assert sent["contexts"]["trace"]["data"]["note"] == FILTERED
+    [span_sent] = sent["spans"]
+    assert span_sent["data"]["thread.id"] == thread_id
+    assert span_sent["data"]["thread.name"] == FILTERED
+
+
 def test_configured_secrets_and_dsn_key(
     sentry_init: SentryInit, monkeypatch: pytest.MonkeyPatch
 ) -> None:

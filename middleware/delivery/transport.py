@@ -80,6 +80,8 @@ class SpoolTransport(Transport):
     def kill(self) -> None:
         self._senders.stop()
         self._http.kill()
+        with capture_internal_exceptions():
+            self.spool.discard_blanks()
 
     def record_lost_event(
         self,

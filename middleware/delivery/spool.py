@@ -9,10 +9,9 @@ process is gone (its pid no longer runs, or runs a process started later)
 goes back to ready.
 
 A sent envelope's file is not deleted but emptied and kept, hidden, as a blank
-for a later envelope of the same process (and a few blanks are made when the
-senders start): on some file systems creating a file costs several times what
-writing and renaming one does, and a capture waits for its write. Blanks of a
-process that is gone are deleted.
+for a later envelope of the same process (and blanks are made ahead by the
+sending threads): on some file systems creating a file costs ten times what
+writing and renaming one does, and a capture waits for its write.
 
 Nothing is fsynced: the spool survives the death of the process, not of the
 machine (docs/adr/024-sentry-integration.md).

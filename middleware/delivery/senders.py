@@ -12,7 +12,7 @@ from typing import NamedTuple
 from sentry_sdk.envelope import Envelope
 
 from middleware._sdk import capture_internal_exceptions
-from middleware.delivery.spool import BLANKS, Spool
+from middleware.delivery.spool import Spool
 
 # Sentry's SDK development guide (offline caching): a small delay between
 # cached envelopes, so that a spool emptied at once trips no abuse filter.
@@ -177,8 +177,6 @@ class Senders:
 
     def _drain(self) -> None:
         """Feed the senders the spool's ready envelopes, oldest first, paced."""
-        with capture_internal_exceptions():
-            self.spool.refill(BLANKS)
         while not self._stopping:
             wait = max(self._retry_at - time.monotonic(), 0.0) or POLL
             self._wake.wait(wait)

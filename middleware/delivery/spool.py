@@ -8,24 +8,17 @@ renamed back to its ready name when Sentry could not be reached. A claim whose
 process is gone (its pid no longer runs, or runs a process started later)
 goes back to ready.
 
-A sent envelope's file is not deleted but emptied and kept, hidden, as a blank
-for a later envelope of the same process (and blanks are made ahead by the
-sending threads): on some file systems creating a file costs ten times what
-writing and renaming one does, and a capture waits for its write.
-
 Nothing is fsynced: the spool survives the death of the process, not of the
 machine (docs/adr/024-sentry-integration.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +30,6 @@ CLAIM = ".claim"
 CLAIM_LEASE = 120.0
 # A temporary file this old belongs to a writer that died in the middle.
 STALE_TEMPORARY = 60.0
-BLANK = ".blank"
-# Blanks kept per process: a burst of more envelopes than this creates files.
-BLANKS = 32
 # Past the bound, envelopes go until the spool is this share of it, so that
 # a spool at its bound does not scan the directory on every write.
 EVICT_TO = 0.9
@@ -59,14 +49,6 @@ def _claim_owner(name: str) -> tuple[str, int, str] | None:
     if len(parts) != 3 or not parts[0].endswith(SUFFIX) or not parts[1].isdigit():
         return None
     return parts[0], int(parts[1]), parts[2]
-
-
-def _blank_owner(name: str) -> tuple[int, str] | None:
-    """(pid, token) of a blank's name, `.PID.TOKEN.N.blank`, or None."""
-    parts = name[1 : -len(BLANK)].split(".")
-    if len(parts) != 3 or not parts[0].isdigit():
-        return None
-    return int(parts[0]), parts[1]
 
 
 def _start_time(pid: int) -> str | None:
@@ -120,9 +102,6 @@ class Spool:
         self._serial = itertools.count()
         self._pid = -1
         self._token = ""
-        # Empty files of this process, ready to take an envelope (paths; a deque
-        # because writers on several threads take from it without the lock).
-        self._blanks: deque[Path] = deque()
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         # An existing directory keeps its mode otherwise; envelopes are the
         # service's errors, readable by its own user only.
@@ -133,77 +112,29 @@ class Spool:
     @property
     def owner(self) -> str:
         """This process's claim tag: its pid and start time (a forked child has its own)."""
-        return self._own()
-
-    def _own(self) -> str:
         pid = os.getpid()
         if pid != self._pid:
             self._pid, self._token = pid, _start_time(pid) or secrets.token_hex(4)
-            # A forked child writing into its parent's blanks would write into
-            # the parent's envelopes.
-            self._blanks = deque()
         return f"{self._pid}.{self._token}"
 
     def write(self, data: bytes) -> tuple[str, list[bytes]]:
         """Put an envelope on disk; its name, and the envelopes evicted to make room."""
         # Unique across processes (pid) and within one (a counter): no random bytes,
         # which cost a system call per envelope.
-        serial = next(self._serial)
-        name = f"{time.time_ns():020d}-{os.getpid()}-{serial}{SUFFIX}"
-        if not self._write_blank(data, name):
-            temporary = self.directory / f".{name}.tmp"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            self._write_file(fd, data)
-            os.rename(temporary, self.directory / name)
-        with self._lock:
-            self._bytes += len(data)
-            over = self._bytes > self.max_bytes
-        return name, self._evict() if over else []
-
-    def _write_blank(self, data: bytes, name: str) -> bool:
-        """Write the envelope into a blank of this process; False if there was none."""
-        self._own()  # after a fork, the parent's blanks are forgotten
-        while True:
-            try:
-                blank = self._blanks.popleft()
-            except IndexError:
-                return False
-            try:
-                fd = os.open(blank, os.O_WRONLY | os.O_TRUNC)
-            except FileNotFoundError:
-                continue  # taken away by another process: the owner looked dead
-            self._write_file(fd, data)
-            try:
-                os.rename(blank, self.directory / name)
-            except FileNotFoundError:
-                continue
-            return True
-
-    @staticmethod
-    def _write_file(fd: int, data: bytes) -> None:
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._serial)}{SUFFIX}"
+        temporary = self.directory / f".{name}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             written = 0
             while written < len(data):
                 written += os.write(fd, data[written:])
         finally:
             os.close(fd)
-
-    def refill(self, most: int) -> None:
-        """Make up to `most` blanks, while this process has fewer than BLANKS."""
-        owner = self.owner
-        for _ in range(most):
-            if len(self._blanks) >= BLANKS:
-                return
-            blank = self.directory / f".{owner}.{next(self._serial)}{BLANK}"
-            os.close(os.open(blank, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            self._blanks.append(blank)
-
-    def discard_blanks(self) -> None:
-        """Delete this process's blanks (it is stopping)."""
-        self._own()
-        while self._blanks:
-            with contextlib.suppress(FileNotFoundError, IndexError):
-                os.unlink(self._blanks.popleft())
+        os.rename(temporary, self.directory / name)
+        with self._lock:
+            self._bytes += len(data)
+            over = self._bytes > self.max_bytes
+        return name, self._evict() if over else []
 
     def claim(self, name: str) -> Path | None:
         """Take a ready envelope for this process; None if another process has it."""
@@ -223,19 +154,9 @@ class Spool:
             os.rename(claimed, self.directory / owner[0])
 
     def remove(self, claimed: Path) -> None:
-        """Delete a sent envelope: emptied and kept as a blank, while there are few."""
         try:
             size = claimed.stat().st_size
-            owner = self.owner
-            if len(self._blanks) < BLANKS:
-                blank = self.directory / f".{owner}.{next(self._serial)}{BLANK}"
-                # Renamed first: a blank that still holds bytes is hidden, and
-                # deleted with it if this process dies now.
-                os.rename(claimed, blank)
-                os.truncate(blank, 0)
-                self._blanks.append(blank)
-            else:
-                claimed.unlink()
+            claimed.unlink()
         except FileNotFoundError:
             return
         with self._lock:
@@ -254,8 +175,6 @@ class Spool:
                     names.append(restored)
             elif entry.name.endswith(".tmp"):
                 self._clean(entry, now)
-            elif entry.name.endswith(BLANK):
-                self._clean_blank(entry, now)
         return sorted(names)
 
     def status(self) -> SpoolStatus:
@@ -286,20 +205,6 @@ class Spool:
     def _clean(self, entry: os.DirEntry[str], now: float) -> None:
         try:
             if now - entry.stat().st_mtime > STALE_TEMPORARY:
-                os.unlink(entry.path)
-        except FileNotFoundError:
-            pass
-
-    def _clean_blank(self, entry: os.DirEntry[str], now: float) -> None:
-        owner = _blank_owner(entry.name)
-        if owner is None:
-            return
-        pid, token = owner
-        if pid == os.getpid() and f"{pid}.{token}" == self.owner:
-            return
-        try:
-            age = now - entry.stat().st_mtime
-            if pid == os.getpid() or not _alive(pid, token, age):
                 os.unlink(entry.path)
         except FileNotFoundError:
             pass

@@ -80,8 +80,6 @@ class SpoolTransport(Transport):
     def kill(self) -> None:
         self._senders.stop()
         self._http.kill()
-        with capture_internal_exceptions():
-            self.spool.discard_blanks()
 
     def record_lost_event(
         self,

@@ -42,7 +42,7 @@ def test_a_file_is_claimed_once_then_released_or_removed(tmp_path: Path) -> None
     claimed = other.claim(name)
     assert claimed is not None
     other.remove(claimed)
-    assert [n for n in os.listdir(tmp_path) if not n.startswith(".")] == []
+    assert os.listdir(tmp_path) == []
 
 
 def test_ready_is_oldest_first(tmp_path: Path) -> None:
@@ -82,39 +82,3 @@ def test_past_its_bound_the_oldest_envelopes_go(tmp_path: Path) -> None:
     status = spool.status()
     assert (status.files, status.bytes) == (9, 9000)
     assert status.oldest_age is not None and 0 <= status.oldest_age < 60
-
-
-def _hidden(directory: Path) -> list[str]:
-    return sorted(n for n in os.listdir(directory) if n.startswith("."))
-
-
-def test_a_sent_envelopes_file_is_emptied_then_takes_a_later_envelope_whole(
-    tmp_path: Path,
-) -> None:
-    spool = Spool(tmp_path, max_bytes=1 << 20)
-    sent, _ = spool.write(b"x" * 5000)
-    claimed = spool.claim(sent)
-    assert claimed is not None
-    spool.remove(claimed)
-    [blank] = _hidden(tmp_path)
-    assert (tmp_path / blank).stat().st_size == 0
-    assert spool.ready() == []
-    assert spool.status().files == 0
-    name, _ = spool.write(b"later")
-    assert os.listdir(tmp_path) == [name]
-    assert (tmp_path / name).read_bytes() == b"later"
-    assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
-
-
-def test_blanks_of_a_dead_process_are_deleted_and_a_stopping_process_deletes_its_own(
-    tmp_path: Path,
-) -> None:
-    spool = Spool(tmp_path, max_bytes=1 << 20)
-    spool.refill(2)
-    mine = _hidden(tmp_path)
-    assert len(mine) == 2
-    (tmp_path / f".{_dead_pid()}.12345.0.blank").touch()
-    assert spool.ready() == []
-    assert _hidden(tmp_path) == mine
-    spool.discard_blanks()
-    assert os.listdir(tmp_path) == []

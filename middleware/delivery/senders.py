@@ -61,8 +61,12 @@ class Senders:
 
     def submit(self, job: Job) -> None:
         with self._changed:
-            if len(self._jobs) >= self._queue_size and job.name is not None:
-                return  # on disk: the drain sends it later
+            if job.name is not None and (
+                len(self._jobs) >= self._queue_size or time.monotonic() < self._retry_at
+            ):
+                # On disk: the drain sends it later. While Sentry is unreachable no
+                # sender would send it, and waking one costs the capture a thread switch.
+                return
             self._enqueue(job)
             self._start_threads()
 

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sentry_sdk.envelope import Envelope
+from sentry_sdk.envelope import Envelope, Item, PayloadRef
 from sentry_sdk.transport import Transport
 
 from middleware._sdk import (
@@ -41,8 +41,8 @@ class SpoolTransport(Transport):
         super().__init__(options)
         self._http = http_sender(options, concurrency)
         self.spool = spool
-        # Envelopes the bound dropped since the last event, for `spool.dropped`;
-        # captures run on the event loop and on any thread.
+        # Events the bound dropped, not yet carried by an event Sentry took
+        # (`spool.dropped`); evictions and sends run on any thread.
         self._dropped = 0
         self._dropped_lock = threading.Lock()
         self._senders = Senders(
@@ -58,7 +58,6 @@ class SpoolTransport(Transport):
 
     def capture_envelope(self, envelope: Envelope) -> None:
         with capture_internal_exceptions():
-            self._count_drops(envelope)
             data = envelope.serialize()
             try:
                 name, evicted = self.spool.write(data)
@@ -95,28 +94,43 @@ class SpoolTransport(Transport):
     def is_healthy(self) -> bool:
         return self._http.is_healthy()
 
-    def _count_drops(self, envelope: Envelope) -> None:
-        # Bugsink and self-hosted relays ignore client reports: the count of
-        # envelopes the bound dropped rides on the next event too.
-        event = envelope.get_event()
-        if event is None or not self._dropped:
-            return
-        with self._dropped_lock:
-            dropped, self._dropped = self._dropped, 0
-        if dropped:
-            event.setdefault("contexts", {})["spool"] = {"dropped": dropped}
-
     def _lost(self, data: bytes) -> None:
         old = Envelope.deserialize(data)
-        event = old.get_event()
-        if event is not None:
-            # An envelope that carried earlier drops hands their count on.
-            carried = int(str(event.get("contexts", {}).get("spool", {}).get("dropped", 0)))
+        if old.get_event() is not None:
             with self._dropped_lock:
-                self._dropped += 1 + carried
+                self._dropped += 1
         for item in old.items:
             if item.type != "client_report":
                 self._http.record_lost_event("cache_overflow", item=item)
+
+    def _carry_drops(self, envelope: Envelope) -> tuple[Envelope, int]:
+        """`envelope` with the pending count of dropped events on its event, and that count.
+
+        Bugsink and self-hosted relays ignore client reports: the count rides on
+        an event too. It is taken when the event leaves, not when it is spooled:
+        an event spooled last carries nothing that later evictions owe, and an
+        event still on disk may be evicted itself.
+        """
+        if not self._dropped or envelope.get_event() is None:
+            return envelope, 0
+        with self._dropped_lock:
+            dropped, self._dropped = self._dropped, 0
+        if not dropped:
+            return envelope, 0
+        items = []
+        for item in envelope.items:
+            event = item.get_event()
+            if event is not None:
+                contexts = {**event.get("contexts", {}), "spool": {"dropped": dropped}}
+                # A copy: the spooled file, or a caller's envelope, stays as it was.
+                item = Item(PayloadRef(json={**event, "contexts": contexts}), item.headers)
+            items.append(item)
+        return Envelope(envelope.headers, items), dropped
+
+    def _give_back(self, dropped: int) -> None:
+        if dropped:
+            with self._dropped_lock:
+                self._dropped += dropped
 
     def _send(self, claimed: Path | None, envelope: Envelope | None) -> bool:
         """Send one envelope; False when Sentry could not be reached."""
@@ -124,18 +138,26 @@ class SpoolTransport(Transport):
             envelope = Envelope.deserialize(claimed.read_bytes())
         if envelope is None:
             return True
-        prepared = prepare_envelope(self._http, envelope)
-        if prepared is None:
-            # Every item was rate-limited, and counted so by the sdk.
-            return True
-        sent, body, headers = prepared
+        envelope, dropped = self._carry_drops(envelope)
+        taken = False  # whether Sentry took the event that carries `dropped`
         try:
-            response = post_envelope(self._http, body, headers)
-        except Exception as exc:
-            logger.debug("Sentry unreachable: %s", type(exc).__name__)
-            self._restore_report(sent, envelope)
-            return False
-        handle_response(self._http, response, sent)
+            prepared = prepare_envelope(self._http, envelope)
+            if prepared is None:
+                # Every item was rate-limited, and counted so by the sdk.
+                return True
+            sent, body, headers = prepared
+            try:
+                response = post_envelope(self._http, body, headers)
+            except Exception as exc:
+                logger.debug("Sentry unreachable: %s", type(exc).__name__)
+                self._restore_report(sent, envelope)
+                return False
+            taken = 200 <= response.status < 300 and sent.get_event() is not None
+            handle_response(self._http, response, sent)
+        finally:
+            # Not delivered: the count waits for the next event that is.
+            if not taken:
+                self._give_back(dropped)
         self._report_now_and_then()
         return True
 

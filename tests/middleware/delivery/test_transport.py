@@ -184,3 +184,64 @@ def test_an_unusable_spool_refuses_production_and_falls_back_to_memory_elsewhere
 
 def test_without_a_spool_directory_the_sdk_keeps_its_own_transport() -> None:
     assert transport_from_settings(SentryConfig(SentrySettings(), production=False)) is None
+
+
+def _dropped_and_lost(server: EnvelopeServer) -> tuple[int, int]:
+    """The `spool.dropped` counts on the events delivered, and the client reports' count
+    of events the spool's bound dropped."""
+    dropped = sum(e.get("contexts", {}).get("spool", {}).get("dropped", 0) for e in server.events)
+    lost = sum(
+        entry["quantity"]
+        for report in server.items("client_report")
+        for entry in report["discarded_events"]
+        if (entry["reason"], entry["category"]) == ("cache_overflow", "error")
+    )
+    return dropped, lost
+
+
+def _overflow(client: sentry_sdk.Client, events: int) -> None:
+    """Capture `events` of about 150 KB each into a spool of 1 MB: six fit under the
+    bound's 90%, so from the seventh on every capture drops the oldest, the last one's
+    included."""
+    bulk: dict[str, object] = {f"k{i}": "x" * 1000 for i in range(150)}
+    for i in range(events):
+        client.capture_event({"message": f"event {i}", "contexts": {"bulk": bulk}})
+
+
+def test_the_events_delivered_after_an_outage_count_every_event_the_bound_dropped(
+    tmp_path: Path, clients: list[sentry_sdk.Client]
+) -> None:
+    dsn, port = _unreachable()
+    clients.append(client := _client(dsn, tmp_path))  # a spool of 1 MB
+    _overflow(client, 20)
+    back = EnvelopeServer(port=port)
+    try:
+        wait_until(lambda: not _files(tmp_path), "an empty spool", timeout=30)
+        client.flush(timeout=5)  # the client report
+    finally:
+        back.close()
+    dropped, lost = _dropped_and_lost(back)
+    assert 0 < lost < 20
+    assert len(back.events) + lost == 20
+    assert dropped == lost
+
+
+def test_the_drop_count_an_event_refused_by_sentry_carried_goes_on_the_next_event(
+    tmp_path: Path, clients: list[sentry_sdk.Client]
+) -> None:
+    dsn, port = _unreachable()
+    clients.append(client := _client(dsn, tmp_path))
+    _overflow(client, 10)
+    back = EnvelopeServer(port=port)
+    back.status = 500
+    try:
+        wait_until(lambda: not _files(tmp_path), "an empty spool", timeout=30)
+        back.status = 200
+        fresh = client.capture_event({"message": "fresh"})
+        client.flush(timeout=5)
+    finally:
+        back.close()
+    [taken] = [e for e in back.events if e["event_id"] == fresh]
+    _, lost = _dropped_and_lost(back)
+    assert lost > 0
+    assert taken["contexts"]["spool"] == {"dropped": lost}

@@ -329,6 +329,12 @@ class _Sender(HttpTransport):
 def http_sender(options: dict[str, Any], connections: int) -> HttpTransport:
     """An HttpTransport whose pool keeps `connections` connections to Sentry."""
     sender: type[_Sender] = type("HttpSender", (_Sender,), {"connections": connections})
+    # gzip at level 1, unless the app chose a level: the sdk's 9 (or brotli) costs
+    # several times the CPU for a few percent fewer bytes, and each sender's
+    # compression competes with the event loop for the interpreter lock.
+    experiments = options.get("_experiments") or {}
+    if "transport_compression_level" not in experiments:
+        options = {**options, "_experiments": {**experiments, "transport_compression_level": 1}}
     return sender(options)
 
 

@@ -7,6 +7,7 @@ by name, before anything else.
 from __future__ import annotations
 
 import contextvars
+import gzip
 import logging
 import threading
 from datetime import UTC, datetime
@@ -372,6 +373,27 @@ def test_http_sender_keeps_a_connection_per_sending_thread(
     assert isinstance(sender, HttpTransport)
     pool = sender._pool.connection_from_url(envelope_server.dsn.replace("publickey", "x"))
     assert pool.pool.maxsize == 4  # type: ignore[union-attr]
+
+
+def test_http_sender_compresses_fast_unless_the_app_chose_a_level(
+    envelope_server: EnvelopeServer,
+) -> None:
+    envelope = Envelope()
+    envelope.add_event({"event_id": "a" * 32, "message": "x" * 20_000})
+    options = _sender_options(envelope_server.dsn)
+    levels = [None, {"transport_compression_level": 9}]
+    bodies = []
+    for experiments in levels:
+        sender = _sdk.http_sender({**options, "_experiments": experiments or {}}, 1)
+        prepared = _sdk.prepare_envelope(sender, envelope)
+        assert prepared is not None
+        _, body, headers = prepared
+        assert headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(body) == envelope.serialize()
+        bodies.append(body)
+    # Level 1 by default: the app's own choice (9 here) is kept.
+    assert gzip.compress(envelope.serialize(), compresslevel=1, mtime=0)[10:] == bodies[0][10:]
+    assert len(bodies[1]) < len(bodies[0])
 
 
 def test_prepare_post_and_handle_an_envelope_as_the_sdk_sends_it(

@@ -175,7 +175,7 @@ def span_data(walker: Walker, data: Any) -> Any:
 _trace = fields({"data": span_data})
 breadcrumb = fields({"message": Walker.strict, "data": Walker.strict})
 _mechanism = fields({"data": Walker.strict})
-_frames = fields({"frames": each(Walker.frame)})
+_frames = fields({"frames": Walker.frames})
 
 SECTIONS: Mapping[str, Section] = MappingProxyType(
     {

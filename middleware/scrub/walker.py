@@ -8,7 +8,7 @@ import marshal
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from middleware._sdk import safe_repr
 from middleware.scrub.budget import CUT_MARGIN, MAX_TEXT, current_budget, cut, spend
@@ -65,6 +65,8 @@ class Walker:
         # Stacks whose every frame was scrubbed before, by their frames' serials.
         self._stacks: dict[tuple[int, ...], bytes] = {}
         self._serials = itertools.count()
+        # Stacks of frames without locals or source lines, by their marshal form.
+        self._small_stacks: dict[bytes, bytes] = {}
 
     def secret_key(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -265,30 +267,54 @@ class Walker:
         """A stacktrace's frames: when each was scrubbed before, all of them in one copy.
 
         One copy of the list shares the strings its frames repeat (the framework's
-        ASGI scope, frame after frame), which a copy of each frame cannot.
+        ASGI scope, frame after frame), which a copy of each frame cannot. A stack
+        is kept once all its frames were seen before: one frame new in each event
+        (locals that change) would make every stack new.
         """
         if type(frames) is not list:
             return self.walk_each(frames, Walker.frame)
+        if not any(type(f) is dict and ("vars" in f or "pre_context" in f) for f in frames):
+            return self._small_frames(frames)
         found = [self._seen_frame(frame) for frame in frames]
-        serials = tuple(-1 if entry is None else entry.serial for entry in found)
+        if any(entry is None for entry in found):
+            return [
+                self._new_frame(frame) if entry is None else marshal.loads(entry.done)  # noqa: S302 - bytes this walker wrote itself
+                for frame, entry in zip(frames, found, strict=True)
+            ]
+        seen = cast(list[_Frame], found)
+        serials = tuple(entry.serial for entry in seen)
         whole = self._stacks.get(serials)
         if whole is not None:
-            return marshal.loads(whole)  # noqa: S302 - bytes this walker wrote itself
-        out = []
-        for i, (frame, entry) in enumerate(zip(frames, found, strict=True)):
-            if entry is None:
-                scrubbed, found[i] = self._new_frame(frame)
-            else:
-                scrubbed = marshal.loads(entry.done)  # noqa: S302 - as above
-            out.append(scrubbed)
-        kept = [entry for entry in found if entry is not None]
+            return marshal.loads(whole)  # noqa: S302 - as above
         # A frame twice in the list would be one object twice in the copy.
-        if len(kept) == len(frames) and len({entry.serial for entry in kept}) == len(kept):
+        if len(set(serials)) == len(serials):
             if len(self._stacks) >= CACHED_STACKS:
                 self._stacks.clear()
-            serials = tuple(entry.serial for entry in kept)
-            self._stacks[serials] = marshal.dumps([entry.scrubbed for entry in kept])
-        return out
+            self._stacks[serials] = marshal.dumps([entry.scrubbed for entry in seen])
+        return [marshal.loads(entry.done) for entry in seen]  # noqa: S302 - as above
+
+    def _small_frames(self, frames: list[Any]) -> Any:
+        """Frames without locals or source lines (a lean event's), by their exact
+        content: marshal's form of the whole stack is made in C at a few bytes a
+        frame, cheaper than a walk of its frames. One it cannot hold is walked."""
+        try:
+            key = marshal.dumps(frames)
+        except (ValueError, TypeError):
+            return [self.frame(frame) for frame in frames]
+        found = self._small_stacks.get(key)
+        if found is not None:
+            return marshal.loads(found)  # noqa: S302 - bytes this walker wrote itself
+        scrubbed = [self.frame(frame) for frame in frames]
+        budget = current_budget()
+        if budget is None or (budget.chars >= 0 and budget.items >= 0):
+            try:
+                done = marshal.dumps(scrubbed)
+            except (ValueError, TypeError):
+                return scrubbed
+            if len(self._small_stacks) >= CACHED_STACKS:
+                self._small_stacks.clear()
+            self._small_stacks[key] = done
+        return scrubbed
 
     def _seen_frame(self, frame: Any) -> _Frame | None:
         """The entry of a frame equal to this one, scrubbed before.
@@ -312,22 +338,22 @@ class Walker:
                     return entry
         return None
 
-    def _new_frame(self, frame: Any) -> tuple[Any, _Frame | None]:
-        """The frame walked, and its new entry if it can be reused."""
+    def _new_frame(self, frame: Any) -> Any:
+        """The frame walked, and kept if it can be reused."""
         scrubbed = self.frame(frame)
         budget = current_budget()
         # Past the event's budget a frame holds placeholders that another event would not.
         if budget is not None and (budget.chars < 0 or budget.items < 0):
-            return scrubbed, None
+            return scrubbed
         if type(frame) is not dict or ("vars" not in frame and "pre_context" not in frame):
-            return scrubbed, None
+            return scrubbed
         if not _plain_frame(frame):
-            return scrubbed, None
+            return scrubbed
         where = _where(frame)
         try:
             hash(where)
         except TypeError:  # a list where a frame has a line or a path
-            return scrubbed, None
+            return scrubbed
         done = marshal.dumps(scrubbed)
         # The walk's own result stays here, and the caller gets a copy: the strings
         # the walk's caches gave several frames stay shared in a stack's copy.
@@ -340,7 +366,7 @@ class Walker:
         if len(same_line) >= FRAMES_PER_LINE:
             del same_line[0]
         same_line.append(entry)
-        return marshal.loads(done), entry  # noqa: S302 - as above
+        return marshal.loads(done)  # noqa: S302 - as above
 
     def walk_each(self, value: Any, section: Section) -> Any:
         """A list, or Sentry's {"values": [...]}, of items of one kind."""

@@ -129,3 +129,46 @@ def test_a_frame_with_a_list_for_its_line_is_scrubbed_every_time() -> None:
         [scrubbed] = frames_of(scrubber.scrub_event(event(copy.deepcopy(odd))))
 
         assert scrubbed["context_line"] == [f"    token = '{FILTERED}'"]
+
+
+def small_frame(*, path: str = f"/srv/{TOKEN}/app/views.py") -> dict[str, Any]:
+    """A frame of a lean event: no locals, no source lines."""
+    return {"filename": "app/views.py", "abs_path": path, "function": "handle", "lineno": 12}
+
+
+def test_a_lean_stack_scrubbed_again_is_scrubbed_alike_and_a_fresh_copy() -> None:
+    scrubber = Scrubber()
+    stack = [small_frame(), small_frame(path="/srv/app/other.py")]
+    sent = [frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack)))) for _ in range(3)]
+    sent[1][0]["abs_path"] = "changed"
+    again = frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack))))
+
+    for frames in [sent[0], sent[2], again]:
+        assert [f["abs_path"] for f in frames] == [
+            f"/srv/{FILTERED}/app/views.py",
+            "/srv/app/other.py",
+        ]
+
+
+def test_a_lean_stack_equal_to_one_scrubbed_before_but_for_a_number_type() -> None:
+    scrubber = Scrubber()
+    as_float, as_int = small_frame(), small_frame()
+    as_float["colno"], as_int["colno"] = float(CARD), CARD
+    for _ in range(3):
+        [kept] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_float))))
+        [filtered] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_int))))
+
+        assert kept["colno"] == float(CARD) and type(kept["colno"]) is float
+        assert filtered["colno"] == FILTERED
+
+
+def test_a_lean_stack_filtered_past_one_events_budget_is_whole_in_the_next() -> None:
+    scrubber = Scrubber()
+    blobs = ["word " * (MAX_TEXT // 5) for _ in range(MAX_EVENT_TEXT // MAX_TEXT + 1)]
+    [starved] = frames_of(
+        scrubber.scrub_event(event(small_frame(path="/srv/late.py"), extra=blobs))
+    )
+    [fed] = frames_of(scrubber.scrub_event(event(small_frame(path="/srv/late.py"))))
+
+    assert starved["abs_path"] == FILTERED
+    assert fed["abs_path"] == "/srv/late.py"

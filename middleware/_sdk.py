@@ -258,6 +258,31 @@ def keep_plain_parts(event: dict[str, Any], *, max_value_length: int | None) -> 
         part = event.get(name)
         if type(part) is dict and _Plain(max_value_length).check(part, MAX_DATABAG_DEPTH, 0):
             event[name] = _Serialized(part)
+    crumbs = _plain_breadcrumbs(event.get("breadcrumbs"), max_value_length)
+    if crumbs is not None:
+        event["breadcrumbs"] = _Serialized(crumbs)
+
+
+def _plain_breadcrumbs(crumbs: Any, max_value_length: int | None) -> dict[str, Any] | None:
+    """The breadcrumbs in wire form, if each one is a plain databag; else None.
+
+    Each one's datetime timestamp is formatted as the serializer formats it, in a
+    new dict: the scope keeps its own.
+    """
+    if type(crumbs) is not dict or len(crumbs) != 1 or type(crumbs.get("values")) is not list:
+        return None
+    look = _Plain(max_value_length)
+    kept = []
+    for crumb in crumbs["values"]:
+        if type(crumb) is not dict:
+            return None
+        stamp = crumb.get("timestamp")
+        if type(stamp) is datetime:
+            crumb = {**crumb, "timestamp": format_timestamp(stamp)}
+        if not look.check(crumb, MAX_DATABAG_DEPTH, 0):
+            return None
+        kept.append(crumb)
+    return {"values": kept}
 
 
 class _Plain:

@@ -297,25 +297,50 @@ class _Plain:
         if depth is not None and depth <= 0:
             return False
         kind = type(value)
-        if kind is str:
-            return self.max_length is None or len(value.encode()) <= self.max_length
-        if value is None or kind is int or kind is bool:
-            return True
-        if kind is float:
-            return math.isfinite(value)  # inf and nan are sent as their repr
         if kind is not dict and kind is not list:
-            return False
+            return self._scalar(value, kind)
         self.nodes -= len(value)
         if self.nodes < 0 or level >= _PLAIN_DEPTH:
             return False
         if depth is not None and len(value) > MAX_DATABAG_BREADTH:
             return False
         below = None if depth is None else depth - 1
+        if below is not None and below <= 0 and value:
+            return False  # every item would be cut
+        # Loops, not all() over a generator: this look runs on every event.
         if kind is dict:
-            return all(
-                type(k) is str and self.check(v, below, level + 1) for k, v in value.items()
-            )
-        return all(self.check(v, below, level + 1) for v in value)
+            for key in value:
+                if type(key) is not str:
+                    return False
+            items = value.values()
+        else:
+            items = value
+        longest = self.max_length
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                # At most 4 bytes a character: most strings need no encoding to be measured.
+                if (
+                    longest is not None
+                    and len(item) * 4 > longest
+                    and len(item.encode()) > longest
+                ):
+                    return False
+            elif kind is dict or kind is list:
+                if not self.check(item, below, level + 1):
+                    return False
+            elif not self._scalar(item, kind):
+                return False
+        return True
+
+    def _scalar(self, value: Any, kind: type) -> bool:
+        if kind is str:
+            return self.max_length is None or len(value.encode()) <= self.max_length
+        if value is None or kind is int or kind is bool:
+            return True
+        if kind is float:
+            return math.isfinite(value)  # inf and nan are sent as their repr
+        return False
 
 
 # Our own attribute on the sdk's client object: the sdk offers no slot for an

@@ -286,11 +286,16 @@ class Walker:
         whole = self._stacks.get(serials)
         if whole is not None:
             return marshal.loads(whole)  # noqa: S302 - as above
-        # A frame twice in the list would be one object twice in the copy.
-        if len(set(serials)) == len(serials):
-            if len(self._stacks) >= CACHED_STACKS:
-                self._stacks.clear()
-            self._stacks[serials] = marshal.dumps([entry.scrubbed for entry in seen])
+        # A frame twice in the list (a layer used twice, on the same line) is in the
+        # copy as two objects: its second place holds a copy of its own.
+        kept, parts = set(), []
+        for entry in seen:
+            twice = entry.serial in kept
+            kept.add(entry.serial)
+            parts.append(marshal.loads(entry.done) if twice else entry.scrubbed)  # noqa: S302
+        if len(self._stacks) >= CACHED_STACKS:
+            self._stacks.clear()
+        self._stacks[serials] = marshal.dumps(parts)
         return [marshal.loads(entry.done) for entry in seen]  # noqa: S302 - as above
 
     def _small_frames(self, frames: list[Any]) -> Any:

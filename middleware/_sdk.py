@@ -258,6 +258,31 @@ def keep_plain_parts(event: dict[str, Any], *, max_value_length: int | None) -> 
         part = event.get(name)
         if type(part) is dict and _Plain(max_value_length).check(part, MAX_DATABAG_DEPTH, 0):
             event[name] = _Serialized(part)
+    crumbs = _plain_breadcrumbs(event.get("breadcrumbs"), max_value_length)
+    if crumbs is not None:
+        event["breadcrumbs"] = _Serialized(crumbs)
+
+
+def _plain_breadcrumbs(crumbs: Any, max_value_length: int | None) -> dict[str, Any] | None:
+    """The breadcrumbs in wire form, if each one is a plain databag; else None.
+
+    Each one's datetime timestamp is formatted as the serializer formats it, in a
+    new dict: the scope keeps its own.
+    """
+    if type(crumbs) is not dict or len(crumbs) != 1 or type(crumbs.get("values")) is not list:
+        return None
+    look = _Plain(max_value_length)
+    kept = []
+    for crumb in crumbs["values"]:
+        if type(crumb) is not dict:
+            return None
+        stamp = crumb.get("timestamp")
+        if type(stamp) is datetime:
+            crumb = {**crumb, "timestamp": format_timestamp(stamp)}
+        if not look.check(crumb, MAX_DATABAG_DEPTH, 0):
+            return None
+        kept.append(crumb)
+    return {"values": kept}
 
 
 class _Plain:
@@ -272,25 +297,50 @@ class _Plain:
         if depth is not None and depth <= 0:
             return False
         kind = type(value)
-        if kind is str:
-            return self.max_length is None or len(value.encode()) <= self.max_length
-        if value is None or kind is int or kind is bool:
-            return True
-        if kind is float:
-            return math.isfinite(value)  # inf and nan are sent as their repr
         if kind is not dict and kind is not list:
-            return False
+            return self._scalar(value, kind)
         self.nodes -= len(value)
         if self.nodes < 0 or level >= _PLAIN_DEPTH:
             return False
         if depth is not None and len(value) > MAX_DATABAG_BREADTH:
             return False
         below = None if depth is None else depth - 1
+        if below is not None and below <= 0 and value:
+            return False  # every item would be cut
+        # Loops, not all() over a generator: this look runs on every event.
         if kind is dict:
-            return all(
-                type(k) is str and self.check(v, below, level + 1) for k, v in value.items()
-            )
-        return all(self.check(v, below, level + 1) for v in value)
+            for key in value:
+                if type(key) is not str:
+                    return False
+            items = value.values()
+        else:
+            items = value
+        longest = self.max_length
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                # At most 4 bytes a character: most strings need no encoding to be measured.
+                if (
+                    longest is not None
+                    and len(item) * 4 > longest
+                    and len(item.encode()) > longest
+                ):
+                    return False
+            elif kind is dict or kind is list:
+                if not self.check(item, below, level + 1):
+                    return False
+            elif not self._scalar(item, kind):
+                return False
+        return True
+
+    def _scalar(self, value: Any, kind: type) -> bool:
+        if kind is str:
+            return self.max_length is None or len(value.encode()) <= self.max_length
+        if value is None or kind is int or kind is bool:
+            return True
+        if kind is float:
+            return math.isfinite(value)  # inf and nan are sent as their repr
+        return False
 
 
 # Our own attribute on the sdk's client object: the sdk offers no slot for an

@@ -117,10 +117,12 @@ def add_source_context(event: Event, max_length: int | None) -> None:
                 line.rstrip("\r\n")
                 for line in lines[max(0, lineno - 1 - _CONTEXT) : lineno + _CONTEXT]
             ]
+            # A line of at most a quarter of the limit in characters is within it in
+            # bytes too, and the sdk's trim returns it as it is.
             strip = (
                 around
-                if max_length is None
-                else [strip_string(line, max_length=max_length) for line in around]
+                if max_length is None or max(map(len, around), default=0) * 4 <= max_length
+                else [_plain(strip_string(line, max_length=max_length)) for line in around]
             )
             at = min(lineno - 1, _CONTEXT)
             frame["pre_context"] = strip[:at]

@@ -42,17 +42,22 @@ class _KeyScrubber(EventScrubber):
         self.denylist = sorted(PII_KEYS) if self.hide_pii else []
         # Events repeat their keys: a lookup is cheaper than the key rule.
         self._secret: dict[str, bool] = {}
+        # The keys known to name no secret: a dict of only these is passed by in C.
+        self._clean: set[str] = set()
 
     def _is_secret(self, key: str) -> bool:
         found = self._secret.get(key)
         if found is None:
             if len(self._secret) >= _KNOWN_KEYS:
                 self._secret.clear()
+                self._clean.clear()
             found = self._secret[key] = is_secret_key(key, pii=self.hide_pii)
+            if not found and type(key) is str:
+                self._clean.add(key)
         return found
 
     def scrub_dict(self, d: object) -> None:
-        if not isinstance(d, dict):
+        if not isinstance(d, dict) or self._clean.issuperset(d):
             return
         for key in d:
             if not isinstance(key, str) or not self._is_secret(key):

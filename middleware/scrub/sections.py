@@ -182,7 +182,7 @@ THREAD_ID = "thread.id"
 _trace = fields({"data": span_data})
 breadcrumb = fields({"message": Walker.strict, "data": Walker.strict})
 _mechanism = fields({"data": Walker.strict})
-_frames = fields({"frames": each(Walker.frame)})
+_frames = fields({"frames": Walker.frames})
 
 SECTIONS: Mapping[str, Section] = MappingProxyType(
     {

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import marshal
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from middleware._sdk import safe_repr
 from middleware.scrub.budget import CUT_MARGIN, MAX_TEXT, current_budget, cut, spend
@@ -26,6 +27,8 @@ _NAME = re.compile(r"[^\s=:]{1,100}")
 # Frames with source context or locals, by their content: the frames of the
 # framework's layers repeat from one event to the next. Few, since each is larger.
 CACHED_FRAMES = 256
+FRAMES_PER_LINE = 4
+CACHED_STACKS = 64
 _FRAME_SECTIONS: Mapping[str, Section] = MappingProxyType(
     {"vars": lambda walker, value: walker.strict(value)}
 )
@@ -57,8 +60,13 @@ class Walker:
         self._keys: dict[str, bool] = {}
         # A key's scrubbed text and whether it names a secret, in one lookup.
         self._named: dict[str, tuple[str, bool]] = {}
-        # Scrubbed frames in marshal's form, by the frame in marshal's form.
-        self._frames: dict[bytes, bytes] = {}
+        # Frames scrubbed before, by where they point and the types of their fields.
+        self._frames: dict[tuple[Any, ...], list[_Frame]] = {}
+        # Stacks whose every frame was scrubbed before, by their frames' serials.
+        self._stacks: dict[tuple[int, ...], bytes] = {}
+        self._serials = itertools.count()
+        # Stacks of frames without locals or source lines, by their marshal form.
+        self._small_stacks: dict[bytes, bytes] = {}
 
     def secret_key(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -252,37 +260,172 @@ class Walker:
         return out
 
     def frame(self, frame: Any) -> Any:
-        """A stack frame: its locals strict, the rest loose.
+        """A stack frame: its locals strict, the rest loose."""
+        return self.walk_fields(frame, _FRAME_SECTIONS)
 
-        marshal's form is exact (an int is no bool, a list no tuple) and made in
-        C, so it is the key; a frame it cannot hold (a datetime, a str subclass)
-        is walked every time. Small frames (no source lines, no locals) are
-        walked faster than they are encoded.
+    def frames(self, frames: Any) -> Any:
+        """A stacktrace's frames: when each was scrubbed before, all of them in one copy.
+
+        One copy of the list shares the strings its frames repeat (the framework's
+        ASGI scope, frame after frame), which a copy of each frame cannot. A stack
+        is kept once all its frames were seen before: one frame new in each event
+        (locals that change) would make every stack new.
         """
-        if type(frame) is not dict or ("vars" not in frame and "pre_context" not in frame):
-            return self.walk_fields(frame, _FRAME_SECTIONS)
+        if type(frames) is not list:
+            return self.walk_each(frames, Walker.frame)
+        if not any(type(f) is dict and ("vars" in f or "pre_context" in f) for f in frames):
+            return self._small_frames(frames)
+        found = [self._seen_frame(frame) for frame in frames]
+        if any(entry is None for entry in found):
+            return [
+                self._new_frame(frame) if entry is None else marshal.loads(entry.done)  # noqa: S302 - bytes this walker wrote itself
+                for frame, entry in zip(frames, found, strict=True)
+            ]
+        seen = cast(list[_Frame], found)
+        serials = tuple(entry.serial for entry in seen)
+        whole = self._stacks.get(serials)
+        if whole is not None:
+            return marshal.loads(whole)  # noqa: S302 - as above
+        # A frame twice in the list (a layer used twice, on the same line) is in the
+        # copy as two objects: its second place holds a copy of its own.
+        kept, parts = set(), []
+        for entry in seen:
+            twice = entry.serial in kept
+            kept.add(entry.serial)
+            parts.append(marshal.loads(entry.done) if twice else entry.scrubbed)  # noqa: S302
+        if len(self._stacks) >= CACHED_STACKS:
+            self._stacks.clear()
+        self._stacks[serials] = marshal.dumps(parts)
+        return [marshal.loads(entry.done) for entry in seen]  # noqa: S302 - as above
+
+    def _small_frames(self, frames: list[Any]) -> Any:
+        """Frames without locals or source lines (a lean event's), by their exact
+        content: marshal's form of the whole stack is made in C at a few bytes a
+        frame, cheaper than a walk of its frames. One it cannot hold is walked."""
         try:
-            key = marshal.dumps(frame)
+            key = marshal.dumps(frames)
         except (ValueError, TypeError):
-            return self.walk_fields(frame, _FRAME_SECTIONS)
-        found = self._frames.get(key)
+            return [self.frame(frame) for frame in frames]
+        found = self._small_stacks.get(key)
         if found is not None:
             return marshal.loads(found)  # noqa: S302 - bytes this walker wrote itself
-        scrubbed = self.walk_fields(frame, _FRAME_SECTIONS)
+        scrubbed = [self.frame(frame) for frame in frames]
         budget = current_budget()
-        # Past the event's budget a frame holds placeholders that another event would not.
         if budget is None or (budget.chars >= 0 and budget.items >= 0):
             try:
                 done = marshal.dumps(scrubbed)
             except (ValueError, TypeError):
                 return scrubbed
-            if len(self._frames) >= CACHED_FRAMES:
-                self._frames.clear()
-            self._frames[key] = done
+            if len(self._small_stacks) >= CACHED_STACKS:
+                self._small_stacks.clear()
+            self._small_stacks[key] = done
         return scrubbed
+
+    def _seen_frame(self, frame: Any) -> _Frame | None:
+        """The entry of a frame equal to this one, scrubbed before.
+
+        `==` compares in C, faster than any encoding of the frame. Equality is
+        exact only where types cannot differ between equal values: only frames
+        whose fields are scalars (their types are in the key) and whose nested
+        values are only str and None are kept (an int equals a float, and the
+        two are not scrubbed alike). Small frames (no source lines, no locals)
+        are walked faster than they are compared.
+        """
+        if type(frame) is not dict or ("vars" not in frame and "pre_context" not in frame):
+            return None
+        try:
+            found = self._frames.get(_where(frame))
+        except TypeError:  # an unhashable field
+            return None
+        if found is not None:
+            for entry in found:
+                if entry.seen == frame:
+                    return entry
+        return None
+
+    def _new_frame(self, frame: Any) -> Any:
+        """The frame walked, and kept if it can be reused."""
+        scrubbed = self.frame(frame)
+        budget = current_budget()
+        # Past the event's budget a frame holds placeholders that another event would not.
+        if budget is not None and (budget.chars < 0 or budget.items < 0):
+            return scrubbed
+        if type(frame) is not dict or ("vars" not in frame and "pre_context" not in frame):
+            return scrubbed
+        if not _plain_frame(frame):
+            return scrubbed
+        where = _where(frame)
+        try:
+            hash(where)
+        except TypeError:  # a list where a frame has a line or a path
+            return scrubbed
+        done = marshal.dumps(scrubbed)
+        # The walk's own result stays here, and the caller gets a copy: the strings
+        # the walk's caches gave several frames stay shared in a stack's copy.
+        seen = marshal.loads(marshal.dumps(frame))  # noqa: S302 - a private copy
+        entry = _Frame(next(self._serials), seen, done, scrubbed)
+        if len(self._frames) >= CACHED_FRAMES:
+            self._frames.clear()
+        # The same line, reached with other locals (a layer that recurs in the stack).
+        same_line = self._frames.setdefault(where, [])
+        if len(same_line) >= FRAMES_PER_LINE:
+            del same_line[0]
+        same_line.append(entry)
+        return marshal.loads(done)  # noqa: S302 - as above
 
     def walk_each(self, value: Any, section: Section) -> Any:
         """A list, or Sentry's {"values": [...]}, of items of one kind."""
         if isinstance(value, list):
             return [section(self, item) for item in value]
         return self.walk_fields(value, {"values": lambda w, v: w.walk_each(v, section)})
+
+
+class _Frame:
+    """A frame scrubbed before: as it was (a private copy), and scrubbed, as
+    marshal's bytes and as the walk made it (never handed out)."""
+
+    __slots__ = ("done", "scrubbed", "seen", "serial")
+
+    def __init__(self, serial: int, seen: Any, done: bytes, scrubbed: Any) -> None:
+        self.serial = serial
+        self.seen = seen
+        self.done = done
+        self.scrubbed = scrubbed
+
+
+def _where(frame: dict[Any, Any]) -> tuple[Any, ...]:
+    return (
+        frame.get("context_line"),
+        frame.get("lineno"),
+        frame.get("abs_path"),
+        *map(type, frame.values()),
+    )
+
+
+_SCALARS = (str, int, bool, float, type(None))
+
+
+def _plain_frame(frame: dict[Any, Any]) -> bool:
+    """A frame whose equal frames are scrubbed as it is (see Walker._seen_frame)."""
+    return all(
+        type(key) is str
+        and (
+            _plain(value, 1)
+            if type(value) is dict or type(value) is list
+            else type(value) in _SCALARS
+        )
+        for key, value in frame.items()
+    )
+
+
+def _plain(value: Any, depth: int) -> bool:
+    kind = type(value)
+    if kind is str or value is None:
+        return True
+    if depth >= MAX_DEPTH:
+        return False
+    if kind is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+    if kind is list:
+        return all(_plain(v, depth + 1) for v in value)
+    return False

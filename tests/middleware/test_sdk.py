@@ -251,6 +251,41 @@ def test_keep_plain_parts_keeps_only_what_the_serializer_returns_unchanged(
         assert serialize(event, max_value_length=max_value_length)[name] == part
 
 
+_CRUMB = st.dictionaries(st.text(max_size=6), _JSON, max_size=12)
+_STAMP = st.datetimes(timezones=st.just(UTC)) | st.datetimes() | _JSON
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    crumbs=st.lists(st.tuples(_CRUMB, st.none() | _STAMP), max_size=4),
+    max_value_length=st.sampled_from([None, 8]),
+)
+def test_keep_plain_parts_keeps_breadcrumbs_only_as_the_serializer_sends_them(
+    crumbs: list[tuple[dict[str, object], object]], max_value_length: int | None
+) -> None:
+    values = [crumb if stamp is None else {**crumb, "timestamp": stamp} for crumb, stamp in crumbs]
+    part = {"values": values}
+    event: dict[str, object] = {"breadcrumbs": part}
+    _sdk.keep_plain_parts(event, max_value_length=max_value_length)
+    walked = serialize({"breadcrumbs": part}, max_value_length=max_value_length)["breadcrumbs"]
+    if event["breadcrumbs"] is not part:
+        assert serialize(event, max_value_length=max_value_length)["breadcrumbs"] == walked
+    # The scope's own breadcrumbs are left as they were.
+    assert part == {"values": values}
+
+
+def test_keep_plain_parts_formats_breadcrumb_timestamps_as_the_serializer_does() -> None:
+    crumb = {"category": "http", "timestamp": datetime(2026, 1, 1, 12, 30, tzinfo=UTC)}
+    event: dict[str, object] = {"breadcrumbs": {"values": [crumb]}}
+    _sdk.keep_plain_parts(event, max_value_length=None)
+    assert type(event["breadcrumbs"]) is not dict
+    assert (
+        serialize(event)["breadcrumbs"]
+        == serialize({"breadcrumbs": {"values": [crumb]}})["breadcrumbs"]
+    )
+    assert crumb["timestamp"] == datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("name", "part", "max_value_length"),
     [

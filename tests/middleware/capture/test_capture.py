@@ -7,6 +7,7 @@ import pytest
 import sentry_sdk
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sentry_sdk.serializer import serialize
 from sentry_sdk.utils import event_from_exception
 
 from middleware import SentryLifespan, instrument
@@ -42,6 +43,23 @@ def test_source_context_matches_the_sdks_own(sentry_init: SentryInit) -> None:
     assert context_of(got) == context_of(want)
     assert got[-1]["context_line"].strip() == 'raise ValueError("deep down")'
     assert len(got[-1]["pre_context"]) == 5
+
+
+def test_long_source_lines_are_trimmed_as_the_sdk_trims_them(sentry_init: SentryInit) -> None:
+    capture = sentry_init()
+    options = sentry_sdk.get_client().options
+    options["max_value_length"] = 24
+    try:
+        nested(1)
+    except ValueError as exc:
+        error = exc
+    expected, _ = event_from_exception(error, client_options=options)
+    assert capture_unhandled(error, "test") is not None
+    (event,) = capture.events
+    got = event["exception"]["values"][0]["stacktrace"]["frames"]
+    want = serialize(dict(expected), max_value_length=24)["exception"]["values"][0]["stacktrace"]
+    assert context_of(got) == context_of(want["frames"])
+    assert got[-1]["context_line"] == "    raise ValueError(..."
 
 
 def test_source_context_can_be_turned_off(sentry_init: SentryInit) -> None:

@@ -187,6 +187,28 @@ def test_exception_value_and_frame_locals_at_any_depth(sentry_init: SentryInit) 
     assert local["note"] == f"'cookie: {FILTERED}'"
 
 
+def _raise_with_a_secret_local() -> None:
+    client_secret = SECRET
+    raise ValueError(len(client_secret))
+
+
+def test_a_secret_local_is_marked_filtered_in_every_event(sentry_init: SentryInit) -> None:
+    capture = start(sentry_init)
+
+    for _ in range(3):
+        try:
+            _raise_with_a_secret_local()
+        except ValueError as error:
+            sentry_sdk.capture_exception(error)
+
+    assert SECRET.encode() not in capture.serialized()
+    for event in capture.events:
+        # The sdk's own mark, which its event scrubber sets before serialising.
+        frames = event["_meta"]["exception"]["values"]["0"]["stacktrace"]["frames"]
+        [marked] = frames.values()
+        assert marked["vars"]["client_secret"] == {"": {"rem": [["!config", "s"]]}}
+
+
 def test_transaction_and_span_data(sentry_init: SentryInit) -> None:
     capture = start(sentry_init)
 

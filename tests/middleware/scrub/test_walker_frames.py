@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, cast
 
+import pytest
 from sentry_sdk.types import Event
 
 from middleware.scrub.budget import MAX_EVENT_TEXT, MAX_TEXT
@@ -21,7 +23,8 @@ def frame(*, line: str = "    handle(request)") -> dict[str, Any]:
         "pre_context": ["def handle(request):", f"    token = {TOKEN!r}"],
         "context_line": line,
         "post_context": [""],
-        "vars": {"request": {"path": "/items", "api_key": TOKEN}, "count": 3},
+        # Locals as the sdk sends them: their reprs.
+        "vars": {"request": {"path": "'/items'", "api_key": TOKEN}, "count": "3"},
         "in_app": True,
     }
 
@@ -52,7 +55,10 @@ def test_a_frame_scrubbed_again_is_scrubbed_alike_and_a_fresh_copy() -> None:
     again = frames_of(scrubber.scrub_event(event(frame())))[0]
 
     for scrubbed in [sent[0], sent[2], again]:
-        assert scrubbed["vars"] == {"request": {"path": "/items", "api_key": FILTERED}, "count": 3}
+        assert scrubbed["vars"] == {
+            "request": {"path": "'/items'", "api_key": FILTERED},
+            "count": "3",
+        }
         assert scrubbed["pre_context"] == ["def handle(request):", f"    token = '{FILTERED}'"]
 
 
@@ -64,4 +70,105 @@ def test_a_frame_filtered_past_one_events_budget_is_whole_in_the_next() -> None:
 
     assert starved["context_line"] == FILTERED
     assert fed["context_line"] == "    late()"
-    assert fed["vars"]["count"] == 3
+    assert fed["vars"]["count"] == "3"
+
+
+CARD = 4111111111111111
+
+
+@pytest.mark.parametrize("field", ["colno", "vars"])
+def test_a_frame_equal_to_one_scrubbed_before_but_for_a_number_type_is_scrubbed_as_itself(
+    field: str,
+) -> None:
+    scrubber = Scrubber()
+    # Python's == holds between 4111111111111111.0 and 4111111111111111, but a float
+    # is sent as it is and an int of a card number's shape is filtered.
+    as_float, as_int = frame(), frame()
+    if field == "colno":
+        as_float["colno"], as_int["colno"] = float(CARD), CARD
+    else:
+        as_float["vars"]["amount"], as_int["vars"]["amount"] = float(CARD), CARD
+    for _ in range(3):
+        [kept] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_float))))
+        [filtered] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_int))))
+        sent = kept.get("colno", kept["vars"].get("amount"))
+
+        assert sent == float(CARD) and type(sent) is float
+        assert filtered.get("colno", filtered["vars"].get("amount")) == FILTERED
+
+
+def test_a_stack_with_a_frame_twice_is_sent_as_two_frames() -> None:
+    scrubber = Scrubber()
+    for _ in range(3):
+        first, second = frames_of(scrubber.scrub_event(event(frame(), frame())))
+    first["vars"]["count"] = "changed"
+
+    assert first is not second and first["vars"] is not second["vars"]
+    assert second["vars"]["count"] == "3"
+
+
+def test_a_stack_scrubbed_again_is_a_fresh_copy() -> None:
+    scrubber = Scrubber()
+    stack = [frame(), frame(line="    other(request)"), frame(line="    third(request)")]
+    sent = [frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack)))) for _ in range(4)]
+    # The first event walked each frame, the second copied each, the rest the whole stack.
+    sent[2][1]["vars"]["request"]["path"] = "changed"
+    sent[2][2]["pre_context"].append("changed")
+    again = frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack))))
+
+    for frames in [sent[3], again]:
+        assert frames[1]["vars"]["request"] == {"path": "'/items'", "api_key": FILTERED}
+        assert frames[2]["pre_context"] == ["def handle(request):", f"    token = '{FILTERED}'"]
+
+
+def test_a_frame_with_a_list_for_its_line_is_scrubbed_every_time() -> None:
+    scrubber = Scrubber()
+    odd = frame()
+    odd["context_line"] = [f"    token = {TOKEN!r}"]
+    for _ in range(2):
+        [scrubbed] = frames_of(scrubber.scrub_event(event(copy.deepcopy(odd))))
+
+        assert scrubbed["context_line"] == [f"    token = '{FILTERED}'"]
+
+
+def small_frame(*, path: str = f"/srv/{TOKEN}/app/views.py") -> dict[str, Any]:
+    """A frame of a lean event: no locals, no source lines."""
+    return {"filename": "app/views.py", "abs_path": path, "function": "handle", "lineno": 12}
+
+
+def test_a_lean_stack_scrubbed_again_is_scrubbed_alike_and_a_fresh_copy() -> None:
+    scrubber = Scrubber()
+    stack = [small_frame(), small_frame(path="/srv/app/other.py")]
+    sent = [frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack)))) for _ in range(3)]
+    sent[1][0]["abs_path"] = "changed"
+    again = frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack))))
+
+    for frames in [sent[0], sent[2], again]:
+        assert [f["abs_path"] for f in frames] == [
+            f"/srv/{FILTERED}/app/views.py",
+            "/srv/app/other.py",
+        ]
+
+
+def test_a_lean_stack_equal_to_one_scrubbed_before_but_for_a_number_type() -> None:
+    scrubber = Scrubber()
+    as_float, as_int = small_frame(), small_frame()
+    as_float["colno"], as_int["colno"] = float(CARD), CARD
+    for _ in range(3):
+        [kept] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_float))))
+        [filtered] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_int))))
+
+        assert kept["colno"] == float(CARD) and type(kept["colno"]) is float
+        assert filtered["colno"] == FILTERED
+
+
+def test_a_lean_stack_filtered_past_one_events_budget_is_whole_in_the_next() -> None:
+    scrubber = Scrubber()
+    blobs = ["word " * (MAX_TEXT // 5) for _ in range(MAX_EVENT_TEXT // MAX_TEXT + 1)]
+    [starved] = frames_of(
+        scrubber.scrub_event(event(small_frame(path="/srv/late.py"), extra=blobs))
+    )
+    [fed] = frames_of(scrubber.scrub_event(event(small_frame(path="/srv/late.py"))))
+
+    assert starved["abs_path"] == FILTERED
+    assert fed["abs_path"] == "/srv/late.py"

@@ -163,9 +163,14 @@ class RequestContextMiddleware:
             if trace_headers:
                 trace_headers = continued_headers(scope, trace_headers, client)
             start_trace(sentry_scope, trace_headers)
+            options = client.options
+            traced = has_tracing_enabled(options)
+            if not traced and session is None:
+                # Errors only, without release health: nothing to wrap the app in.
+                await self._call(scope, receive, send, state)
+                return
             with session or nullcontext():
-                options = client.options
-                sampled = has_tracing_enabled(options) and self.tracing.sampled(
+                sampled = traced and self.tracing.sampled(
                     scope, events.request_path, sentry_scope, options
                 )
                 if sampled is False:
@@ -227,7 +232,10 @@ class RequestContextMiddleware:
                 await error_response(state.request_id, event_id)(scope, receive, send_wrapper)
             raise
         finally:
-            flush_deferred_logs(state, exc)
+            if state.deferred_logs:
+                flush_deferred_logs(state, exc)
+            else:
+                state.deferred_logs = None  # ended: a task outliving it logs straight through
 
     def _capture(self, scope: Scope, error: Exception, state: RequestState) -> str | None:
         """Capture `error` once per request: server_error() may have captured it already."""

@@ -58,7 +58,7 @@ def _new_request_id() -> str:
     return raw.hex()
 
 
-def _may_have_body(scope: Scope, announced: bool) -> bool:
+def _may_have_body(scope: Scope, *, announced: bool) -> bool:
     """Whether an HTTP request can carry a body to copy for its events.
 
     HTTP/1 announces one in its headers (`announced`: Content-Length other than
@@ -151,7 +151,7 @@ class RequestContextMiddleware:
             sentry_scope.set_tag("request_id", state.request_id)
             fresh_name(current_scope)
             body = None
-            if self.body_limit and _may_have_body(scope, announced):
+            if self.body_limit and _may_have_body(scope, announced=announced):
                 body = BodyCopy(self.body_limit)
                 receive = body.wrap(receive)
             session = self.sessions.track(client)

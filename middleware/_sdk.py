@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from contextvars import Token
 from datetime import UTC, datetime
 from typing import Any
 
 import sentry_sdk
 from sentry_sdk import consts
+from sentry_sdk import scope as _scope
 from sentry_sdk import serializer as _serializer
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
@@ -25,6 +27,7 @@ from sentry_sdk.consts import EndpointType
 from sentry_sdk.envelope import Envelope, Item
 from sentry_sdk.integrations._wsgi_common import _filter_headers
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
+from sentry_sdk.scope import Scope, _current_scope, _isolation_scope
 from sentry_sdk.serializer import MAX_DATABAG_BREADTH, MAX_DATABAG_DEPTH, serialize
 from sentry_sdk.tracing import Span, Transaction, TransactionSource
 from sentry_sdk.tracing_utils import has_tracing_enabled
@@ -51,6 +54,7 @@ __all__ = [
     "Span",
     "Transaction",
     "TransactionSource",
+    "active_client",
     "attach",
     "attached",
     "can_record",
@@ -58,6 +62,7 @@ __all__ = [
     "drop_disabled_integrations",
     "event_from_exception",
     "filter_headers",
+    "fork_scopes",
     "handle_response",
     "has_tracing_enabled",
     "http_sender",
@@ -67,12 +72,14 @@ __all__ = [
     "keep_plain_parts",
     "keep_serialized",
     "mark_active_thread",
+    "named",
     "parent_sampled",
     "pending_client_report",
     "pending_sessions",
     "post_envelope",
     "prepare_envelope",
     "record_lost_event",
+    "restore_scopes",
     "safe_repr",
     "sdk_option_names",
     "serialize_vars",
@@ -121,6 +128,50 @@ def start_trace(scope: sentry_sdk.Scope, headers: Mapping[str, Any] | None) -> N
         scope.generate_propagation_context(dict(headers))
     else:
         scope.set_new_propagation_context()
+
+
+ScopeTokens = tuple[Token[Scope | None], Token[Scope | None]]
+
+
+def active_client() -> BaseClient | None:
+    """`sentry_sdk.get_client()` when it is active, else None.
+
+    The sdk's get_client() builds a new NonRecordingClient for each call that
+    finds no active client: with Sentry off, for every request.
+    """
+    for scope in (_current_scope.get(), _isolation_scope.get(), _scope._global_scope):
+        client = None if scope is None else scope.client
+        if client is not None and client.is_active():
+            return client
+    return None
+
+
+def fork_scopes() -> tuple[Scope, Scope, ScopeTokens]:
+    """What entering `sentry_sdk.isolation_scope()` does, without its context manager.
+
+    The isolation scope and the current scope are forked and made the context's;
+    returns the forked isolation scope, the forked current scope, and what
+    `restore_scopes` needs to put the previous ones back. The generator-based
+    context manager costs about as much as one of the forks; `__copy__` is what
+    `Scope.fork` calls through `copy.copy`.
+    """
+    current = Scope.get_current_scope().__copy__()
+    isolation = Scope.get_isolation_scope().__copy__()
+    return isolation, current, (_current_scope.set(current), _isolation_scope.set(isolation))
+
+
+def restore_scopes(tokens: ScopeTokens) -> None:
+    """What leaving `sentry_sdk.isolation_scope()` does: the scopes before the fork return.
+
+    Called in the context `fork_scopes` ran in (a token from another context raises).
+    """
+    _current_scope.reset(tokens[0])
+    _isolation_scope.reset(tokens[1])
+
+
+def named(scope: Scope) -> bool:
+    """Whether a transaction name (or its source) was set on `scope` or the scope it forked."""
+    return scope._transaction is not None or bool(scope._transaction_info)
 
 
 def drop_disabled_integrations(client: BaseClient) -> None:

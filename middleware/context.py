@@ -16,7 +16,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TAG_VALUE_MAX = 200
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RequestState:
     request_id: str
     # Set inside a job; request_id is then the queuing request's id, or the job's own.

@@ -1,21 +1,21 @@
 """What an event says about its request: URL, headers, body, user and client IP.
 
 Everything is read from a snapshot taken when the request starts, and turned into
-event data only when an event is built: the per-request cost is one closure.
+event data only when an event is built (see events.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlunsplit
 
-from sentry_sdk.types import Event, Hint
+from sentry_sdk.types import Event
 from starlette.types import Message, Receive, Scope
 
 from middleware._sdk import AnnotatedValue, filter_headers
@@ -45,8 +45,11 @@ def request_path(scope: Scope) -> str:
     Starlette's Mount rewrites root_path in the scope it shares with us, so
     reading it later doubles the prefix. The sdk settled on the same rule.
     """
-    path: str = scope.get("path") or "/"
-    root_path: str = scope.get("root_path") or ""
+    return full_path(scope.get("path") or "/", scope.get("root_path") or "")
+
+
+def full_path(path: str, root_path: str) -> str:
+    """request_path() from the scope's path and root_path as the request started."""
     if root_path and not path.startswith(root_path):
         return root_path + path
     return path
@@ -119,7 +122,8 @@ class BodyCopy:
         return unparsed(self.size)
 
 
-def request_data(
+def add_request_data(
+    event: Event,
     scope: Scope,
     *,
     path: str,
@@ -127,54 +131,49 @@ def request_data(
     options: RequestDataOptions,
     body: BodyCopy | None,
     send_default_pii: bool,
-) -> Callable[[Event, Hint], Event]:
-    """An event processor: request data and the request's opening breadcrumb."""
-
-    def processor(event: Event, hint: Hint) -> Event:
-        headers: dict[str, str] = {}
-        for key, value in scope.get("headers", ()):
-            name = key.decode("latin-1")
-            text = value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {text}" if name in headers else text
-        host = headers.get("host") or _server(scope)
-        scheme = scope.get("scheme", "http")
-        method = scope.get("method", "GET" if scope["type"] == "http" else "WEBSOCKET")
-        request: dict[str, Any] = {
-            "method": method,
-            "url": urlunsplit((scheme, host, path, "", "")),
-            "headers": filter_headers(headers),
-        }
-        query = scope.get("query_string")
-        if query:
-            request["query_string"] = query.decode("latin-1")
-        if body is not None:
-            data = body.data(headers.get("content-type", ""))
-            if data is not None:
-                request["data"] = data
-        if send_default_pii:
-            ip = client_ip(scope, headers, options.trusted_proxies)
-            if ip is not None:
-                request["env"] = {"REMOTE_ADDR": ip}
-            user = {**request_user(scope), **(event.get("user") or {})}
-            if ip is not None:
-                user.setdefault("ip_address", ip)
-            if user:
-                event["user"] = user
-        event.setdefault("request", request)
-        crumbs = event.get("breadcrumbs")
-        if event.get("type") != "transaction" and isinstance(crumbs, dict):
-            crumbs.setdefault("values", []).insert(
-                0,
-                {
-                    "type": "http",
-                    "category": "request",
-                    "message": f"{method} {path}",
-                    "timestamp": datetime.fromtimestamp(started, UTC),
-                },
-            )
-        return event
-
-    return processor
+) -> None:
+    """Request data and the request's opening breadcrumb, added to one of its events."""
+    headers: dict[str, str] = {}
+    for key, value in scope.get("headers", ()):
+        name = key.decode("latin-1")
+        text = value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    host = headers.get("host") or _server(scope)
+    scheme = scope.get("scheme", "http")
+    method = scope.get("method", "GET" if scope["type"] == "http" else "WEBSOCKET")
+    request: dict[str, Any] = {
+        "method": method,
+        "url": urlunsplit((scheme, host, path, "", "")),
+        "headers": filter_headers(headers),
+    }
+    query = scope.get("query_string")
+    if query:
+        request["query_string"] = query.decode("latin-1")
+    if body is not None:
+        data = body.data(headers.get("content-type", ""))
+        if data is not None:
+            request["data"] = data
+    if send_default_pii:
+        ip = client_ip(scope, headers, options.trusted_proxies)
+        if ip is not None:
+            request["env"] = {"REMOTE_ADDR": ip}
+        user = {**request_user(scope), **(event.get("user") or {})}
+        if ip is not None:
+            user.setdefault("ip_address", ip)
+        if user:
+            event["user"] = user
+    event.setdefault("request", request)
+    crumbs = event.get("breadcrumbs")
+    if event.get("type") != "transaction" and isinstance(crumbs, dict):
+        crumbs.setdefault("values", []).insert(
+            0,
+            {
+                "type": "http",
+                "category": "request",
+                "message": f"{method} {path}",
+                "timestamp": datetime.fromtimestamp(started, UTC),
+            },
+        )
 
 
 def _server(scope: Scope) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from contextlib import nullcontext
+from types import MappingProxyType
 
 import sentry_sdk
 from starlette.requests import Request
@@ -14,27 +15,39 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from middleware._runtime import current
-from middleware._sdk import BaseClient, Transaction, start_trace
+from middleware._sdk import (
+    BaseClient,
+    Transaction,
+    active_client,
+    fork_scopes,
+    has_tracing_enabled,
+    restore_scopes,
+    start_trace,
+)
 from middleware.capture import capture_unhandled, flush_deferred_logs
 from middleware.context import RequestState, _current, current_state, is_valid_request_id
-from middleware.request.data import (
-    BodyCopy,
-    BodySize,
-    RequestDataOptions,
-    request_data,
-    request_path,
-)
+from middleware.request.data import BodyCopy, BodySize, RequestDataOptions
 from middleware.request.disconnects import client_went_away
 from middleware.request.errors import error_response
+from middleware.request.events import RequestEvents
 from middleware.request.sessions import ReleaseHealth
 from middleware.request.spans import add_middleware_spans
-from middleware.request.tracing import DEFAULT_METHODS, TracingOptions
+from middleware.request.tracing import DEFAULT_METHODS, TracingOptions, fresh_name
 from middleware.request.trust import continued_headers
 
 logger = logging.getLogger("middleware.request")
 
 MECHANISM = "asgi.request_context"
-_TRACE_HEADERS = frozenset({b"sentry-trace", b"baggage"})
+# What _read_headers looks for in a request's headers.
+_ID, _TRACE, _LENGTH, _CHUNKED = range(4)
+_HEADER_KINDS: Mapping[bytes, int] = MappingProxyType(
+    {
+        b"sentry-trace": _TRACE,
+        b"baggage": _TRACE,
+        b"content-length": _LENGTH,
+        b"transfer-encoding": _CHUNKED,
+    }
+)
 
 
 def _new_request_id() -> str:
@@ -75,6 +88,8 @@ class RequestContextMiddleware:
         self.app = add_middleware_spans(app) if middleware_spans else app
         self.header_name = header_name
         self.header_key = header_name.lower().encode("latin-1")
+        # The request ID's own header wins, whatever its name.
+        self.header_kinds = {**_HEADER_KINDS, self.header_key: _ID}
         self.generator = generator
         self.validator = validator
         self.tracing = TracingOptions.build(
@@ -83,6 +98,7 @@ class RequestContextMiddleware:
             transaction_style=transaction_style,
         )
         self.data_options = RequestDataOptions(max_request_body_size, tuple(trusted_proxies))
+        self.body_limit = self.data_options.body_limit
         # Whether an error nothing answered gets the JSON 500 with the ids.
         self.json_500 = json_500
         # Whether the first request has looked for the lifespan's runtime.
@@ -97,8 +113,6 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        # Before any Mount rewrites root_path in this same scope.
-        path = request_path(scope)
         request_id, replaced, trace_headers, announced = self._read_headers(scope)
         state = RequestState(request_id)
         token = _current.set(state)
@@ -106,54 +120,73 @@ class RequestContextMiddleware:
             # Never reflect the raw value: it may be an injection attempt.
             logger.warning("invalid %s header replaced with %s", self.header_name, request_id)
         try:
-            client = sentry_sdk.get_client()
             if not self.lifespan_checked:
                 # Once, not per request: a lifespan runs before the first request.
                 self.lifespan_checked = True
-                if current(client) is None:
-                    self._warn_without_lifespan(client)
-            if not client.is_active():
+                if current() is None:
+                    self._warn_without_lifespan(sentry_sdk.get_client())
+            client = active_client()
+            if client is None:
                 # Sentry off: the request ID, its contextvar and the header. A scope
                 # forked for each request would be read by no one.
                 await self._call(scope, receive, send, state)
                 return
-            with sentry_sdk.isolation_scope() as sentry_scope:
-                # A fork keeps the parent's breadcrumbs (startup logs, the server's
-                # own context): a request's story starts with the request.
-                sentry_scope.clear_breadcrumbs()
-                sentry_scope.set_tag("request_id", request_id)
-                options = client.options
-                body = None
-                if self.data_options.body_limit and _may_have_body(scope, announced=announced):
-                    body = BodyCopy(self.data_options.body_limit)
-                    receive = body.wrap(receive)
-                sentry_scope.add_event_processor(
-                    request_data(
-                        scope,
-                        path=path,
-                        started=time.time(),
-                        options=self.data_options,
-                        body=body,
-                        send_default_pii=bool(options.get("send_default_pii")),
-                    )
-                )
-                sentry_scope.add_event_processor(self.tracing.naming_processor(scope))
-                # A fork shares its parent's trace: each request gets its own, or a
-                # trusted caller's.
-                trace_headers = continued_headers(scope, trace_headers, client)
-                start_trace(sentry_scope, trace_headers)
-                with self.sessions.track(client, sentry_scope) or nullcontext():
-                    sampled = self.tracing.sampled(scope, path, sentry_scope, options)
-                    if sampled is False:
-                        await self._call(scope, receive, send, state)
-                        return
-                    if self.before_first_transaction is not None:
-                        self.before_first_transaction()
-                        self.before_first_transaction = None
-                    with self.tracing.transaction(scope, path, trace_headers, sampled) as tx:
-                        await self._call(scope, receive, send, state, tx)
+            await self._in_scope(scope, receive, send, state, client, trace_headers, announced)
         finally:
             _current.reset(token)
+
+    async def _in_scope(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        state: RequestState,
+        client: BaseClient,
+        trace_headers: dict[str, str],
+        announced: bool,
+    ) -> None:
+        """The request in a scope of its own: sentry_sdk.isolation_scope(), entered by hand."""
+        sentry_scope, current_scope, tokens = fork_scopes()
+        try:
+            # A fork keeps the parent's breadcrumbs (startup logs, the server's
+            # own context): a request's story starts with the request.
+            sentry_scope.clear_breadcrumbs()
+            sentry_scope.set_tag("request_id", state.request_id)
+            fresh_name(current_scope)
+            body = None
+            if self.body_limit and _may_have_body(scope, announced=announced):
+                body = BodyCopy(self.body_limit)
+                receive = body.wrap(receive)
+            session = self.sessions.track(client)
+            # What only an event needs is read from the request when one is built.
+            events = RequestEvents(self, scope, time.time(), body, session)
+            sentry_scope.add_event_processor(events)
+            # A fork shares its parent's trace: each request gets its own, or a
+            # trusted caller's.
+            if trace_headers:
+                trace_headers = continued_headers(scope, trace_headers, client)
+            start_trace(sentry_scope, trace_headers)
+            options = client.options
+            traced = has_tracing_enabled(options)
+            if not traced and session is None:
+                # Errors only, without release health: nothing to wrap the app in.
+                await self._call(scope, receive, send, state)
+                return
+            with session or nullcontext():
+                sampled = traced and self.tracing.sampled(
+                    scope, events.request_path, sentry_scope, options
+                )
+                if sampled is False:
+                    await self._call(scope, receive, send, state)
+                    return
+                path = events.request_path
+                if self.before_first_transaction is not None:
+                    self.before_first_transaction()
+                    self.before_first_transaction = None
+                with self.tracing.transaction(scope, path, trace_headers, sampled) as tx:
+                    await self._call(scope, receive, send, state, tx)
+        finally:
+            restore_scopes(tokens)
 
     def _warn_without_lifespan(self, client: BaseClient) -> None:
         # Once: neither SentryLifespan nor init_from_environment() ran, so SENTRY_*
@@ -187,10 +220,10 @@ class RequestContextMiddleware:
                 response_started = True
                 # MutableHeaders' rule (one such header, raw keys compared as
                 # sent), without building its object on every response.
-                message["headers"] = [
-                    *(item for item in message.get("headers", ()) if item[0] != self.header_key),
-                    (self.header_key, state.request_id.encode("latin-1")),
-                ]
+                key = self.header_key
+                headers = [item for item in message.get("headers", ()) if item[0] != key]
+                headers.append((key, state.request_id.encode("latin-1")))
+                message["headers"] = headers
                 if transaction is not None:
                     transaction.set_http_status(message["status"])
             await send(message)
@@ -232,14 +265,19 @@ class RequestContextMiddleware:
         incoming: bytes | None = None
         trace_headers: dict[str, str] = {}
         body = False
+        kinds = self.header_kinds
         for key, value in scope.get("headers", ()):
-            if key == self.header_key:
+            # One dict look-up for the headers no one here reads: nearly all of them.
+            kind = kinds.get(key)
+            if kind is None:
+                continue
+            if kind == _ID:
                 incoming = value if incoming is None else incoming
-            elif key in _TRACE_HEADERS:
+            elif kind == _TRACE:
                 trace_headers[key.decode("latin-1")] = value.decode("latin-1")
-            elif key == b"content-length":
+            elif kind == _LENGTH:
                 body = body or value.strip() != b"0"
-            elif key == b"transfer-encoding":
+            else:
                 body = True
         if incoming is None:
             return self.generator(), False, trace_headers, body

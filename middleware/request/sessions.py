@@ -6,8 +6,7 @@ import time
 from types import TracebackType
 from typing import Any
 
-import sentry_sdk
-from sentry_sdk.types import Event, Hint
+from sentry_sdk.types import Event
 
 from middleware._sdk import BaseClient, pending_sessions, session_aggregate
 
@@ -30,15 +29,16 @@ class ReleaseHealth:
         self.minute = -1
         self.counts: dict[str, Any] = {}
 
-    def track(self, client: BaseClient, sentry_scope: sentry_sdk.Scope) -> RequestSession | None:
-        """The request's session, or None when session tracking is off or there is no release."""
+    def track(self, client: BaseClient) -> RequestSession | None:
+        """The request's session, or None when session tracking is off or there is no release.
+
+        Every event of the request goes through the session's `processor`.
+        """
         if client is not self.client:
             self.client, self.attrs, self.pending = client, _attrs(client), None
         if self.attrs is None:
             return None
-        session = RequestSession(self, int(time.time()) // 60)
-        sentry_scope.add_event_processor(session.processor)
-        return session
+        return RequestSession(self, int(time.time()) // 60)
 
     def count(self, minute: int, status: str) -> None:
         client, attrs = self.client, self.attrs
@@ -74,7 +74,7 @@ class RequestSession:
         self.minute = minute
         self.status = "exited"
 
-    def processor(self, event: Event, hint: Hint) -> Event:
+    def processor(self, event: Event) -> None:
         # The sdk's rule (_update_session_from_event): an event with an exception
         # makes the session errored, and an unhandled one crashed.
         for error in (event.get("exception") or {}).get("values") or ():
@@ -84,7 +84,6 @@ class RequestSession:
                 break
             if self.status == "exited":
                 self.status = "errored"
-        return event
 
     def __enter__(self) -> RequestSession:
         return self

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import sentry_sdk
-from sentry_sdk.types import Event, Hint
+from sentry_sdk.types import Event
 from starlette.types import Scope
 
 from middleware._sdk import (
     Transaction,
     TransactionSource,
     has_tracing_enabled,
+    named,
     parent_sampled,
     set_sample_rate,
 )
@@ -118,7 +119,7 @@ class TracingOptions:
         """The transaction name and source: never the raw URL with its ids.
 
         The one place a request is named, read once routing has happened: by
-        every event of the request (naming_processor) and by its transaction.
+        every event of the request (name_event) and by its transaction.
         """
         if self.transaction_style == "endpoint":
             endpoint = scope.get("endpoint")
@@ -132,39 +133,39 @@ class TracingOptions:
             return path, TransactionSource.ROUTE
         return UNMATCHED, TransactionSource.ROUTE
 
-    def naming_processor(self, scope: Scope) -> Callable[[Event, Hint], Event]:
-        """An event processor naming each event of the request as its transaction is named.
+    def name_event(self, event: Event, scope: Scope, entry: Entry) -> None:
+        """Name an event of the request as its transaction is named.
 
         Lazy, because an event may come before routing (a middleware's error) or
         after it (the endpoint's message, a logged error); with tracing on the sdk
         would otherwise give it the transaction's provisional name, the raw URL.
         A name the app set with source "custom" is the app's to keep.
         """
-        entry = Entry.of(scope)
-        # The request's scope is a fork: it inherits any name set outside a request
-        # (custom, so it would be kept). Each request starts with a name of its own.
-        sentry_sdk.get_current_scope().set_transaction_name(
-            UNMATCHED, source=TransactionSource.ROUTE
-        )
+        if event.get("type") == "transaction":
+            return
+        info = event.get("transaction_info") or {}
+        if info.get("source") != TransactionSource.CUSTOM:
+            name, source = self.name(scope, entry)
+            # Another name than the request's first was set during the request
+            # by a framework the layer cannot route (Litestar, Quart): kept.
+            if (
+                name != UNMATCHED
+                or info.get("source") in (None, TransactionSource.URL)
+                or event.get("transaction") in (None, UNMATCHED)
+            ):
+                event["transaction"] = name
+                event["transaction_info"] = {"source": source}
 
-        def processor(event: Event, hint: Hint) -> Event:
-            if event.get("type") == "transaction":
-                return event
-            info = event.get("transaction_info") or {}
-            if info.get("source") != TransactionSource.CUSTOM:
-                name, source = self.name(scope, entry)
-                # Another name than the request's first was set during the request
-                # by a framework the layer cannot route (Litestar, Quart): kept.
-                if (
-                    name != UNMATCHED
-                    or info.get("source") in (None, TransactionSource.URL)
-                    or event.get("transaction") in (None, UNMATCHED)
-                ):
-                    event["transaction"] = name
-                    event["transaction_info"] = {"source": source}
-            return event
 
-        return processor
+def fresh_name(current: sentry_sdk.Scope) -> None:
+    """Give the request's current scope a name of its own.
+
+    The scope is a fork: it inherits any name set outside a request (custom, so
+    name_event would keep it). A fork that inherited none is left unnamed, which
+    name_event treats as the request's first name.
+    """
+    if named(current):
+        current.set_transaction_name(UNMATCHED, source=TransactionSource.ROUTE)
 
 
 def provisional_url(scope: Scope, path: str) -> str:

@@ -153,6 +153,60 @@ def test_start_trace_continues_or_starts_and_reports_parent_sampling() -> None:
         assert _sdk.parent_sampled(scope) is None
 
 
+def test_active_client_is_the_active_client_get_client_finds_else_none() -> None:
+    sentry_sdk.get_global_scope().set_client(_sdk.inactive_client())
+    assert _sdk.active_client() is None
+    assert not sentry_sdk.get_client().is_active()
+    clients = [_client(CapturingTransport())]
+    assert _sdk.active_client() is clients[0] is sentry_sdk.get_client()
+    with sentry_sdk.isolation_scope() as isolation:
+        clients.append(sentry_sdk.Client(FAKE_DSN, transport=CapturingTransport()))
+        isolation.set_client(clients[1])
+        assert _sdk.active_client() is clients[1] is sentry_sdk.get_client()
+        with sentry_sdk.new_scope() as current:
+            clients.append(sentry_sdk.Client(FAKE_DSN, transport=CapturingTransport()))
+            current.set_client(clients[2])
+            assert _sdk.active_client() is clients[2] is sentry_sdk.get_client()
+    for client in clients:
+        client.close(timeout=0)
+
+
+def test_fork_scopes_enters_what_isolation_scope_enters_and_restore_scopes_leaves() -> None:
+    transport = CapturingTransport()
+    _client(transport)
+    with sentry_sdk.isolation_scope() as isolation:
+        current = sentry_sdk.get_current_scope()
+        isolation.set_tag("outer", "isolation")
+        current.set_tag("outer-current", "current")
+        forked, forked_current, tokens = _sdk.fork_scopes()
+        assert sentry_sdk.get_isolation_scope() is forked and forked is not isolation
+        assert sentry_sdk.get_current_scope() is forked_current and forked_current is not current
+        forked.set_tag("inner", "isolation")
+        forked_current.set_tag("inner-current", "current")
+        sentry_sdk.capture_message("inside")
+        _sdk.restore_scopes(tokens)
+        assert sentry_sdk.get_isolation_scope() is isolation
+        assert sentry_sdk.get_current_scope() is current
+        sentry_sdk.capture_message("after")
+    inside, after = transport.events
+    assert inside["tags"] == {
+        "outer": "isolation",
+        "outer-current": "current",
+        "inner": "isolation",
+        "inner-current": "current",
+    }
+    assert after["tags"] == {"outer": "isolation", "outer-current": "current"}
+
+
+def test_named_says_whether_a_scope_has_a_transaction_name_of_its_own_or_inherited() -> None:
+    scope = sentry_sdk.Scope()
+    assert not _sdk.named(scope)
+    assert not _sdk.named(scope.fork())
+    scope.set_transaction_name("startup", source="custom")
+    assert _sdk.named(scope)
+    assert _sdk.named(scope.fork())
+
+
 def test_set_sample_rate_is_what_the_transaction_s_trace_header_carries() -> None:
     sentry_sdk.init(traces_sample_rate=0.25)
     with sentry_sdk.isolation_scope() as scope:

@@ -76,6 +76,8 @@ TARGETS = {
         modules=("middleware/request/data.py", "middleware/request/client.py"),
         tests=(
             "tests/middleware/request/test_request_data.py",
+            "tests/middleware/request/test_request_bodies.py",
+            "tests/middleware/request/test_client.py",
             "tests/middleware/request/test_request_context.py",
         ),
     ),
@@ -85,7 +87,8 @@ TARGETS = {
             "middleware/config/checks.py",
             "middleware/config/policy.py",
         ),
-        tests=("tests/middleware/config",),
+        # Booty's settings have no env_prefix: the policy's variable names without one.
+        tests=("tests/middleware/config", "tests/booty/test_config.py"),
     ),
 }
 # Statuses that mean a test noticed the mutant.

@@ -216,6 +216,8 @@ def _prepare(name: str, group: Group, *, keep: bool) -> Path:
             "-p",
             "no:cacheprovider",
             "--hypothesis-seed=0",
+            # Fewer examples per property test (tests/support/properties.py).
+            "--hypothesis-profile=mutation",
             *group.pytest_args,
         ],
         "use_git_change_detection": False,

@@ -288,3 +288,31 @@ async def test_each_change_of_a_job_leaves_a_breadcrumb_on_the_next_event(
     ]
     assert crumbs[0]["data"] == {"job_id": job_id, "status": "queued", "kind": "pipeline"}
     assert crumbs[2]["data"] == {"job_id": job_id, "status": "succeeded"}
+
+
+async def test_each_operation_is_a_database_span_of_the_running_transaction(
+    store: Store, sentry_init: SentryInit
+) -> None:
+    capture = sentry_init(SENTRY_TRACES_SAMPLE_RATE="1")
+    queue = await store.open(retention=1.0)
+    with sentry_sdk.isolation_scope(), sentry_sdk.start_transaction(name="job"):
+        job_id = await _add(queue)
+        assert await queue.claim() is not None
+        assert await queue.renew(job_id)
+        assert await queue.requeue(job_id)
+        assert await queue.get(job_id) is not None
+        assert await queue.prune() == 0
+
+    (transaction,) = capture.transactions
+    spans = [(s["op"], s["description"], s["data"]["db.system"]) for s in transaction["spans"]]
+    assert spans == [
+        ("db", name, store.backend)
+        for name in (
+            "INSERT jobs",
+            "UPDATE jobs (claim)",
+            "UPDATE jobs (renew)",
+            "UPDATE jobs (requeue)",
+            "SELECT jobs",
+            "DELETE jobs (prune)",
+        )
+    ]

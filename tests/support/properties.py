@@ -1,0 +1,20 @@
+"""How many examples a property test tries: its own number, or fewer under mutation testing.
+
+scripts/mutation runs the tests that reach a mutant once per mutant, with a fixed
+seed (`--hypothesis-profile=mutation`): there a property test only needs a few
+examples to reach the mutated code, and its full count would cost most of the run.
+"""
+
+from __future__ import annotations
+
+from hypothesis import settings
+
+MUTATION = "mutation"
+settings.register_profile(MUTATION, max_examples=10)
+
+
+def examples(n: int) -> int:
+    """`n`, or the mutation profile's smaller count while that profile is loaded."""
+    if settings.get_current_profile_name() == MUTATION:
+        return min(n, settings.default.max_examples)
+    return n

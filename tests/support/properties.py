@@ -10,11 +10,12 @@ from __future__ import annotations
 from hypothesis import settings
 
 MUTATION = "mutation"
-settings.register_profile(MUTATION, max_examples=10)
+MUTATION_EXAMPLES = 10
+settings.register_profile(MUTATION, max_examples=MUTATION_EXAMPLES)
 
 
 def examples(n: int) -> int:
     """`n`, or the mutation profile's smaller count while that profile is loaded."""
     if settings.get_current_profile_name() == MUTATION:
-        return min(n, settings.default.max_examples)
+        return min(n, MUTATION_EXAMPLES)
     return n

@@ -300,6 +300,8 @@ async def test_each_operation_is_a_database_span_of_the_running_transaction(
         assert await queue.claim() is not None
         assert await queue.renew(job_id)
         assert await queue.requeue(job_id)
+        assert await queue.claim() is not None
+        assert await queue.finish(job_id, "succeeded")
         assert await queue.get(job_id) is not None
         assert await queue.prune() == 0
 
@@ -312,6 +314,8 @@ async def test_each_operation_is_a_database_span_of_the_running_transaction(
             "UPDATE jobs (claim)",
             "UPDATE jobs (renew)",
             "UPDATE jobs (requeue)",
+            "UPDATE jobs (claim)",
+            "UPDATE jobs (finish)",
             "SELECT jobs",
             "DELETE jobs (prune)",
         )

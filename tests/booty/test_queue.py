@@ -15,6 +15,7 @@ import pytest
 import sentry_sdk
 
 from booty.queue import Job, Queue, SQLiteQueue
+from booty.queue.base import job_from_row
 from tests.booty.queues import Store
 from tests.support import INCOMING, SentryInit
 
@@ -320,3 +321,54 @@ async def test_each_operation_is_a_database_span_of_the_running_transaction(
             "DELETE jobs (prune)",
         )
     ]
+
+
+async def test_a_job_that_cannot_be_stored_leaves_the_queue_working(store: Store) -> None:
+    queue = await store.open()
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        await queue.enqueue(
+            "pipeline", {"when": object()}, delivery_id=None, request_id=None, trace={}
+        )
+    job_id = await _add(queue)
+    job = await queue.claim()
+    assert job is not None and job.id == job_id
+
+
+async def test_a_closed_queue_refuses_work_and_closes_again_quietly(tmp_path: Path) -> None:
+    queue = SQLiteQueue(tmp_path / "q.db")
+    await queue.open()
+    await queue.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        await queue.claim()
+    await queue.close()
+
+
+def test_a_job_is_read_from_a_plain_mapping_as_psycopg_gives_it() -> None:
+    # PostgreSQL's rows are dicts keyed by the exact column name (SQLite's are not).
+    row = {
+        "id": "a" * 32,
+        "kind": "pipeline",
+        "status": "running",
+        "payload": '{"n": 1}',
+        "request_id": "r1",
+        "sentry_trace": INCOMING["sentry-trace"],
+        "baggage": INCOMING["baggage"],
+        "attempts": 2,
+        "event_id": None,
+        "error": None,
+        "created_at": 1.0,
+        "updated_at": 2.0,
+    }
+    assert job_from_row(row) == Job(
+        id="a" * 32,
+        kind="pipeline",
+        status="running",
+        payload={"n": 1},
+        request_id="r1",
+        trace=INCOMING,
+        attempts=2,
+        event_id=None,
+        error=None,
+        created_at=1.0,
+        updated_at=2.0,
+    )

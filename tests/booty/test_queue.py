@@ -6,6 +6,9 @@ would: every queue has its own connection and its own lease owner id.
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -295,8 +298,8 @@ async def test_each_operation_is_a_database_span_of_the_running_transaction(
     store: Store, sentry_init: SentryInit
 ) -> None:
     capture = sentry_init(SENTRY_TRACES_SAMPLE_RATE="1")
-    queue = await store.open(retention=1.0)
     with sentry_sdk.isolation_scope(), sentry_sdk.start_transaction(name="job"):
+        queue = await store.open(retention=1.0)
         job_id = await _add(queue)
         assert await queue.claim() is not None
         assert await queue.renew(job_id)
@@ -311,6 +314,7 @@ async def test_each_operation_is_a_database_span_of_the_running_transaction(
     assert spans == [
         ("db", name, store.backend)
         for name in (
+            "open",
             "INSERT jobs",
             "UPDATE jobs (claim)",
             "UPDATE jobs (renew)",
@@ -372,3 +376,47 @@ def test_a_job_is_read_from_a_plain_mapping_as_psycopg_gives_it() -> None:
         created_at=1.0,
         updated_at=2.0,
     )
+
+
+async def test_a_file_of_another_application_is_refused_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE jobs (name TEXT)")
+    other.close()
+    queue = SQLiteQueue(path)
+
+    with pytest.raises(sqlite3.OperationalError, match="no such column: status"):
+        await queue.open()
+
+    with sqlite3.connect(path) as other:
+        assert [r[1] for r in other.execute("PRAGMA table_info(jobs)")] == ["name"]
+    other.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        await queue.claim()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"lease": 0},
+        {"max_attempts": 0},
+        {"retention": 0},
+        {"lease": -1, "max_attempts": 0, "retention": -1},
+    ],
+)
+def test_meaningless_queue_options_are_refused(tmp_path: Path, options: dict[str, float]) -> None:
+    with pytest.raises(
+        ValueError, match=r"^lease and retention must be positive and max_attempts at least 1$"
+    ):
+        SQLiteQueue(tmp_path / "q.db", **options)  # type: ignore[arg-type]
+
+
+def test_the_smallest_queue_options_are_accepted(tmp_path: Path) -> None:
+    queue = SQLiteQueue(tmp_path / "q.db", lease=0.5, max_attempts=1, retention=0.5)
+    assert (queue.lease, queue.max_attempts, queue.retention) == (0.5, 1, 0.5)
+
+
+def test_the_lease_owner_names_the_host_and_the_process() -> None:
+    host, pid, nonce = SQLiteQueue("unused.db").owner.rsplit(":", 2)
+    assert (host, pid) == (socket.gethostname(), str(os.getpid()))
+    assert re.fullmatch(r"[0-9a-f]{8}", nonce)

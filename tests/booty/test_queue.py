@@ -420,3 +420,19 @@ def test_the_lease_owner_names_the_host_and_the_process() -> None:
     host, pid, nonce = SQLiteQueue("unused.db").owner.rsplit(":", 2)
     assert (host, pid) == (socket.gethostname(), str(os.getpid()))
     assert re.fullmatch(r"[0-9a-f]{8}", nonce)
+
+
+async def test_one_queue_serves_many_tasks_at_once(store: Store) -> None:
+    queue = await store.open()
+    added: list[str] = []
+
+    async def add(n: int) -> None:
+        added.append(await _add(queue, n))
+
+    async with anyio.create_task_group() as tasks:
+        for n in range(30):
+            tasks.start_soon(add, n)
+    claimed = [await queue.claim() for _ in range(31)]
+
+    assert claimed[-1] is None
+    assert sorted(job.id for job in claimed if job is not None) == sorted(added)

@@ -77,3 +77,10 @@ def test_a_text_of_secrets_cut_inside_one_keeps_every_replacement_whole() -> Non
 
     assert scrubbed.endswith("[Filtered]...")
     assert set(scrubbed.removesuffix("...").split(" ")) == {"[Filtered]"}
+
+
+def test_a_text_scrubbed_outside_any_event_has_no_budget_to_spend() -> None:
+    scrubber = Scrubber()
+    text = f"deploy with sk-{'a' * 40} now "
+
+    assert scrubber.scrub_text(text * 10) == "deploy with [Filtered] now " * 10

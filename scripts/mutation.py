@@ -87,7 +87,7 @@ TARGETS = {
             "middleware/config/checks.py",
             "middleware/config/policy.py",
         ),
-        # Booty's settings have no env_prefix: the policy's variable names without one.
+        # Booty's settings go through the same policy (load_settings, their problems).
         tests=("tests/middleware/config", "tests/booty/test_config.py"),
     ),
 }

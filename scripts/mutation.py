@@ -76,6 +76,8 @@ TARGETS = {
         modules=("middleware/request/data.py", "middleware/request/client.py"),
         tests=(
             "tests/middleware/request/test_request_data.py",
+            "tests/middleware/request/test_request_bodies.py",
+            "tests/middleware/request/test_client.py",
             "tests/middleware/request/test_request_context.py",
         ),
     ),
@@ -85,7 +87,8 @@ TARGETS = {
             "middleware/config/checks.py",
             "middleware/config/policy.py",
         ),
-        tests=("tests/middleware/config",),
+        # Booty's settings go through the same policy (load_settings, their problems).
+        tests=("tests/middleware/config", "tests/booty/test_config.py"),
     ),
 }
 # Statuses that mean a test noticed the mutant.
@@ -213,6 +216,8 @@ def _prepare(name: str, group: Group, *, keep: bool) -> Path:
             "-p",
             "no:cacheprovider",
             "--hypothesis-seed=0",
+            # Fewer examples per property test (tests/support/properties.py).
+            "--hypothesis-profile=mutation",
             *group.pytest_args,
         ],
         "use_git_change_detection": False,

@@ -6,6 +6,9 @@ would: every queue has its own connection and its own lease owner id.
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 import sentry_sdk
 
 from booty.queue import Job, Queue, SQLiteQueue
+from booty.queue.base import job_from_row
 from tests.booty.queues import Store
 from tests.support import INCOMING, SentryInit
 
@@ -288,3 +292,147 @@ async def test_each_change_of_a_job_leaves_a_breadcrumb_on_the_next_event(
     ]
     assert crumbs[0]["data"] == {"job_id": job_id, "status": "queued", "kind": "pipeline"}
     assert crumbs[2]["data"] == {"job_id": job_id, "status": "succeeded"}
+
+
+async def test_each_operation_is_a_database_span_of_the_running_transaction(
+    store: Store, sentry_init: SentryInit
+) -> None:
+    capture = sentry_init(SENTRY_TRACES_SAMPLE_RATE="1")
+    with sentry_sdk.isolation_scope(), sentry_sdk.start_transaction(name="job"):
+        queue = await store.open(retention=1.0)
+        job_id = await _add(queue)
+        assert await queue.claim() is not None
+        assert await queue.renew(job_id)
+        assert await queue.requeue(job_id)
+        assert await queue.claim() is not None
+        assert await queue.finish(job_id, "succeeded")
+        assert await queue.get(job_id) is not None
+        assert await queue.prune() == 0
+
+    (transaction,) = capture.transactions
+    spans = [(s["op"], s["description"], s["data"]["db.system"]) for s in transaction["spans"]]
+    assert spans == [
+        ("db", name, store.backend)
+        for name in (
+            "open",
+            "INSERT jobs",
+            "UPDATE jobs (claim)",
+            "UPDATE jobs (renew)",
+            "UPDATE jobs (requeue)",
+            "UPDATE jobs (claim)",
+            "UPDATE jobs (finish)",
+            "SELECT jobs",
+            "DELETE jobs (prune)",
+        )
+    ]
+
+
+async def test_a_job_that_cannot_be_stored_leaves_the_queue_working(store: Store) -> None:
+    queue = await store.open()
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        await queue.enqueue(
+            "pipeline", {"when": object()}, delivery_id=None, request_id=None, trace={}
+        )
+    job_id = await _add(queue)
+    job = await queue.claim()
+    assert job is not None and job.id == job_id
+
+
+async def test_a_closed_queue_refuses_work_and_closes_again_quietly(tmp_path: Path) -> None:
+    queue = SQLiteQueue(tmp_path / "q.db")
+    await queue.open()
+    await queue.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        await queue.claim()
+    await queue.close()
+
+
+def test_a_job_is_read_from_a_plain_mapping_as_psycopg_gives_it() -> None:
+    # PostgreSQL's rows are dicts keyed by the exact column name (SQLite's are not).
+    row = {
+        "id": "a" * 32,
+        "kind": "pipeline",
+        "status": "running",
+        "payload": '{"n": 1}',
+        "request_id": "r1",
+        "sentry_trace": INCOMING["sentry-trace"],
+        "baggage": INCOMING["baggage"],
+        "attempts": 2,
+        "event_id": None,
+        "error": None,
+        "created_at": 1.0,
+        "updated_at": 2.0,
+    }
+    assert job_from_row(row) == Job(
+        id="a" * 32,
+        kind="pipeline",
+        status="running",
+        payload={"n": 1},
+        request_id="r1",
+        trace=INCOMING,
+        attempts=2,
+        event_id=None,
+        error=None,
+        created_at=1.0,
+        updated_at=2.0,
+    )
+
+
+async def test_a_file_of_another_application_is_refused_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE jobs (name TEXT)")
+    other.close()
+    queue = SQLiteQueue(path)
+
+    with pytest.raises(sqlite3.OperationalError, match="no such column: status"):
+        await queue.open()
+
+    with sqlite3.connect(path) as other:
+        assert [r[1] for r in other.execute("PRAGMA table_info(jobs)")] == ["name"]
+    other.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        await queue.claim()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"lease": 0},
+        {"max_attempts": 0},
+        {"retention": 0},
+        {"lease": -1, "max_attempts": 0, "retention": -1},
+    ],
+)
+def test_meaningless_queue_options_are_refused(tmp_path: Path, options: dict[str, float]) -> None:
+    with pytest.raises(
+        ValueError, match=r"^lease and retention must be positive and max_attempts at least 1$"
+    ):
+        SQLiteQueue(tmp_path / "q.db", **options)  # type: ignore[arg-type]
+
+
+def test_the_smallest_queue_options_are_accepted(tmp_path: Path) -> None:
+    queue = SQLiteQueue(tmp_path / "q.db", lease=0.5, max_attempts=1, retention=0.5)
+    assert (queue.lease, queue.max_attempts, queue.retention) == (0.5, 1, 0.5)
+
+
+def test_the_lease_owner_names_the_host_and_the_process() -> None:
+    host, pid, nonce = SQLiteQueue("unused.db").owner.rsplit(":", 2)
+    assert (host, pid) == (socket.gethostname(), str(os.getpid()))
+    assert re.fullmatch(r"[0-9a-f]{8}", nonce)
+
+
+async def test_one_queue_serves_many_tasks_at_once(store: Store) -> None:
+    queue = await store.open()
+    added: list[str] = []
+
+    async def add(n: int) -> None:
+        added.append(await _add(queue, n))
+
+    async with anyio.create_task_group() as tasks:
+        for n in range(30):
+            tasks.start_soon(add, n)
+    claimed = [await queue.claim() for _ in range(31)]
+
+    assert claimed[-1] is None
+    assert sorted(job.id for job in claimed if job is not None) == sorted(added)

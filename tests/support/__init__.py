@@ -1,6 +1,7 @@
 """Helpers the tests share: a capturing transport, an envelope server, ports and waits."""
 
 from tests.support.asgi import AsgiClient, app_with, running, websocket_scope
+from tests.support.properties import examples
 from tests.support.sentry import (
     FAKE_DSN,
     CapturingTransport,
@@ -22,6 +23,7 @@ __all__ = [
     "SentryInit",
     "answers",
     "app_with",
+    "examples",
     "free_port",
     "items_of",
     "running",

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sentry_sdk
 
-from middleware.capture.storm import StormGuard
+from middleware.capture.storm import StormGuard, guard_from_settings
+from tests.support import FAKE_DSN, CapturingTransport
 
 LIBRARY = "json.decoder"
 
@@ -112,3 +114,28 @@ def test_code_without_a_file_is_not_in_app_under_the_project_root() -> None:
     [label] = _labels(_guard(), _from_generated_code)
 
     assert label.endswith(" in _from_generated_code")
+
+
+@pytest.mark.parametrize(
+    ("options", "library"),
+    [
+        ({}, False),
+        ({"project_root": "/nonexistent-project"}, True),
+        ({"in_app_exclude": ["tests.middleware.capture"]}, True),
+        ({"project_root": "/nonexistent-project", "in_app_include": ["tests.middleware"]}, False),
+    ],
+)
+def test_the_guard_built_for_a_client_follows_its_in_app_options(
+    options: dict[str, Any], library: bool
+) -> None:
+    client = sentry_sdk.Client(FAKE_DSN, transport=CapturingTransport(), **options)
+    try:
+        guard = guard_from_settings(client, limit=1, window=60)
+    finally:
+        client.close(timeout=0)
+    assert guard is not None
+
+    helper, here = _labels(guard, _from_helper, _from_here)
+
+    assert (LIBRARY in helper, LIBRARY in here) == (library, library)
+    assert (helper == here) is library

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from middleware import SentryLifespan, instrument, load_sentry_config
 from middleware._runtime import runtime_for, runtime_of
 from middleware._sdk import BaseClient
-from middleware.capture.storm import FULL, StormGuard, admit
+from middleware.capture.storm import DISTINCT_MESSAGES, FULL, StormGuard, admit
 from middleware.config.settings import ConfigError
 from tests.support import CapturingTransport, EnvelopeServer
 
@@ -363,7 +363,9 @@ def test_ceiling_zero_never_drops() -> None:
     ],
 )
 def test_the_guard_refuses_meaningless_options(options: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"^limit and max_fingerprints must be >= 1, ceiling >= 0, window > 0$"
+    ):
         StormGuard(**options)
 
 
@@ -454,3 +456,103 @@ def test_a_failing_guard_lets_the_event_through_in_full(
     assert verdict == FULL
     assert [str(e) for e in internal_exceptions] == ["clock unavailable"]
     internal_exceptions.clear()
+
+
+def test_past_the_ceiling_the_drops_are_logged_once_naming_the_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="middleware.storm")
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=Clock())
+    error = _caught(_fail_one)
+    verdicts = [guard.admit(error) for _ in range(6)]
+
+    assert [v.detail for v in verdicts] == ["full", "lean"] + ["drop"] * 4
+    label = verdicts[1].label
+    assert "_fail_one" in label
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert dropped == [
+        f"error storm: more than 1 lean events of {label} in 60 s; "
+        "further ones are dropped until the window ends"
+    ]
+
+
+def test_past_the_ceiling_at_most_32_distinct_messages_still_pass() -> None:
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=Clock())
+
+    def raised(n: int) -> BaseException:
+        try:
+            raise RuntimeError(f"order {n} failed")  # one line, an id in each message
+        except RuntimeError as exc:
+            return exc
+
+    verdicts = [guard.admit(raised(n)).detail for n in range(100)]
+    assert verdicts == ["full"] + ["lean"] * DISTINCT_MESSAGES + ["drop"] * 67
+
+
+def test_messages_alike_in_their_first_1024_characters_are_one_message() -> None:
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=Clock())
+
+    def raised(tail: str) -> BaseException:
+        try:
+            raise RuntimeError("x" * 1024 + tail)
+        except RuntimeError as exc:
+            return exc
+
+    assert details(guard, raised("a"), 2) == ["full", "lean"]
+    # The same message as far as the guard reads: not a new one past the ceiling.
+    assert details(guard, raised("b"), 1) == ["drop"]
+
+
+def test_drops_waiting_for_their_report_are_bounded_by_the_table() -> None:
+    clock = Clock()
+    guard = StormGuard(limit=1, ceiling=1, window=60, clock=clock, max_fingerprints=1)
+    first, second = _caught(_fail_one), _caught(_fail_two)
+    assert details(guard, first, 4) == ["full", "lean", "drop", "drop"]
+
+    # The first error's drops wait for its next event, and fill the table of waiting
+    # drops: the second's are counted in the client reports only.
+    clock.now += 60
+    assert details(guard, second, 3) == ["full", "lean", "drop"]
+    clock.now += 60
+    assert guard.admit(second).dropped == 0
+    clock.now += 60
+    assert guard.admit(first).dropped == 2
+
+
+def test_the_guard_s_defaults_are_a_ceiling_of_1000_and_1024_fingerprints() -> None:
+    guard = StormGuard(limit=1, window=60, clock=Clock())
+    error = _caught(_fail_one)
+    assert details(guard, error, 1002) == ["full"] + ["lean"] * 1000 + ["drop"]
+
+    kinds = [type(f"Error{n}", (Exception,), {}) for n in range(1024)]
+    verdicts = [guard.admit(kind()) for kind in kinds]
+    # The storming error holds one place: the last of the others finds the table full.
+    assert [v.count for v in verdicts[-2:]] == [1, 0]
+
+
+def test_the_first_lean_event_is_logged_once_naming_the_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="middleware.storm")
+    guard = StormGuard(limit=1, window=60, clock=Clock())
+    verdicts = [guard.admit(_caught(_fail_one)) for _ in range(2)]
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"error storm: more than 1 events of {verdicts[1].label} in 60 s; "
+        "further ones are sent without local variables or source context"
+    ]
+
+
+def test_a_message_sent_full_still_passes_the_ceiling_once() -> None:
+    # Only messages sent lean are known to the ceiling: one seen only in full events
+    # is new to it.
+    guard = StormGuard(limit=2, ceiling=1, window=60, clock=Clock())
+
+    def raised(status: int) -> BaseException:
+        try:
+            raise RuntimeError(f"HTTP {status}")  # one line, many statuses
+        except RuntimeError as exc:
+            return exc
+
+    sent = [guard.admit(raised(s)).detail for s in (500, 404, 500, 500, 404, 404)]
+    assert sent == ["full", "full", "lean", "drop", "lean", "drop"]

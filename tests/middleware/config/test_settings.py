@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import pytest
 
+from middleware.config.checks import ANY_NETWORK, Networks
 from middleware.config.settings import (
     ConfigError,
     SentrySettings,
@@ -65,6 +68,7 @@ INVALID = [
     ("SENTRY_ENVIRONMENT", "x" * 65),
     ("SENTRY_ENVIRONMENT", "prod/eu"),
     ("SENTRY_ENVIRONMENT", "prod\neu"),
+    ("SENTRY_ENVIRONMENT", "prod\reu"),
     ("SENTRY_ENVIRONMENT", "None"),
     ("SENTRY_RELEASE", "."),
     ("SENTRY_RELEASE", ".."),
@@ -215,6 +219,10 @@ def test_no_message_contains_the_dsn_keys(
     [
         ("SENTRY_ENV", "SENTRY_ENVIRONMENT"),
         ("SENTRY_DSN_BACKEND", "SENTRY_DSN"),
+        # A known name it starts with, however little else of it matches.
+        ("SENTRY_DSN_FOR_THE_BACKEND_SERVICE", "SENTRY_DSN"),
+        # Of the names it starts, the shortest (not the first in order: CEILING).
+        ("SENTRY_STORM", "SENTRY_STORM_LIMIT"),
         ("SENTRY_TRACES_SAMPLE_RATE_BACKEND", "SENTRY_TRACES_SAMPLE_RATE"),
         ("SENTRY_RELASE", "SENTRY_RELEASE"),
     ],
@@ -337,14 +345,14 @@ def test_edge_values_of_environment_release_and_packages_are_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SENTRY_ENVIRONMENT", " " + "e" * 64 + " ")
-    monkeypatch.setenv("SENTRY_RELEASE", "r" * 200)
+    monkeypatch.setenv("SENTRY_RELEASE", "X" * 200)
     monkeypatch.setenv("SENTRY_IN_APP_INCLUDE", " booty , myapp.core,,")
 
     config = load_sentry_config()
 
     assert config.problems == ()
     s = config.settings
-    assert (s.environment, s.release) == ("e" * 64, "r" * 200)
+    assert (s.environment, s.release) == ("e" * 64, "X" * 200)
     assert s.in_app_packages == ("booty", "myapp.core")
 
 
@@ -428,3 +436,50 @@ def test_an_unknown_variable_like_no_known_one_is_named_without_a_guess(
     assert load_sentry_config().warnings() == [
         "unknown variable SENTRY_QQQQQQQQQQQQQQQQQQQQ is ignored"
     ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "production", "networks"),
+    [
+        # Unset: nobody's trace is continued in production, anyone's elsewhere.
+        (None, True, ()),
+        (None, False, ANY_NETWORK),
+        ("*", True, ANY_NETWORK),
+        (" None ", False, ()),
+        # Host bits written in, as operators do, and spaces around the commas.
+        (
+            " 10.1.2.3/8, 192.0.2.7 ",
+            True,
+            (ip_network("10.0.0.0/8"), ip_network("192.0.2.7/32")),
+        ),
+    ],
+)
+def test_trusted_trace_sources_name_the_networks_whose_traces_are_continued(
+    monkeypatch: pytest.MonkeyPatch, raw: str | None, production: bool, networks: Networks
+) -> None:
+    if raw is not None:
+        monkeypatch.setenv("SENTRY_TRUSTED_TRACE_SOURCES", raw)
+
+    config = load_sentry_config()
+
+    assert config.problems == ()
+    assert config.settings.trace_networks(production=production) == networks
+
+
+@pytest.mark.parametrize("raw", ["10.0.0.0/8,intranet", "10.0.0.0/8 192.0.2.7", "**"])
+def test_invalid_trusted_trace_sources_are_explained_and_trust_the_default(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    monkeypatch.setenv("SENTRY_TRUSTED_TRACE_SOURCES", raw)
+
+    config = load_sentry_config()
+
+    assert config.warnings() == [
+        "invalid configuration: SENTRY_TRUSTED_TRACE_SOURCES must be '*', 'none' or "
+        "comma-separated IP addresses or networks; using the default"
+    ]
+    assert config.settings.trace_networks(production=True) == ()
+
+
+def test_spotlight_given_as_none_in_code_is_off() -> None:
+    assert SentrySettings(spotlight=None).spotlight is False  # type: ignore[arg-type]

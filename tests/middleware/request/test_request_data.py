@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sentry_sdk
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -18,11 +20,12 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
-from starlette.types import Message
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from middleware import RequestContextMiddleware, SentryLifespan, instrument
 from middleware.request.data import BodySize
 from tests.support import CapturingTransport, running
+from tests.support.raw import http_scope, raw_request
 
 
 async def boom(request: Request) -> PlainTextResponse:
@@ -363,3 +366,110 @@ async def test_an_unauthenticated_user_is_not_reported(
 
     (event,) = capture.events
     assert event["user"] == {"ip_address": "127.0.0.1"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "leave_out", "url"),
+    [
+        # The Host the client asked for, not the address the server listens on.
+        (
+            {"headers": [(b"host", b"public.example")], "server": ("10.0.0.5", 8000)},
+            (),
+            "http://public.example/boom",
+        ),
+        ({"scheme": "https"}, (), "https://test/boom"),
+        # Keys the ASGI spec lets a server leave out, read with its defaults.
+        ({}, ("scheme",), "http://test/boom"),
+        ({}, ("headers",), "http://test/boom"),
+    ],
+)
+async def test_the_url_is_built_from_the_scope_as_the_server_gave_it(
+    capture: CapturingTransport, changes: dict[str, Any], leave_out: tuple[str, ...], url: str
+) -> None:
+    app = starlette_app(capture, [Route("/boom", boom)])
+    await raw_request(app, http_scope(leave_out=leave_out, **changes), raises="boom")
+    (event,) = capture.events
+    assert event["request"]["url"] == url
+
+
+async def test_the_request_opens_the_breadcrumbs_at_the_time_it_started(
+    capture: CapturingTransport,
+) -> None:
+    app = starlette_app(capture, [Route("/boom", boom)])
+    before = datetime.now(UTC)
+    async with running(app) as client:
+        await client.get("/boom")
+    after = datetime.now(UTC)
+
+    (event,) = capture.events
+    crumb = event["breadcrumbs"]["values"][0]
+    assert (crumb["type"], crumb["category"], crumb["message"]) == ("http", "request", "GET /boom")
+    assert before <= datetime.fromisoformat(crumb["timestamp"]) <= after
+
+
+async def test_the_user_the_app_set_is_kept_over_the_authenticated_one(
+    capture: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENTRY_SEND_DEFAULT_PII", "true")
+
+    async def boom_as(request: Request) -> PlainTextResponse:
+        sentry_sdk.set_user({"id": "account-7", "email": "ada@example.org"})
+        raise RuntimeError("boom")
+
+    app = Starlette(
+        routes=[Route("/boom", boom_as)],
+        middleware=[Middleware(AuthenticationMiddleware, backend=Backend())],
+        lifespan=SentryLifespan(transport=capture),
+    )
+    instrument(app)
+    async with running(app) as client:
+        await client.get("/boom")
+
+    (event,) = capture.events
+    assert event["user"] == {
+        "id": "account-7",
+        "username": "ada",
+        "email": "ada@example.org",
+        "ip_address": "127.0.0.1",
+    }
+
+
+class RaiseFirst:
+    """Fails every request before routing reads the scope."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raise RuntimeError("boom")
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize(
+    ("changes", "leave_out", "method", "url"),
+    [
+        ({}, ("method",), "GET", "http://test/boom"),
+        ({"path": ""}, (), "GET", "http://test/"),
+        ({}, ("path",), "GET", "http://test/"),
+    ],
+)
+async def test_what_the_scope_leaves_out_is_reported_with_its_default(
+    capture: CapturingTransport,
+    changes: dict[str, Any],
+    leave_out: tuple[str, ...],
+    method: str,
+    url: str,
+) -> None:
+    app = Starlette(
+        middleware=[Middleware(RaiseFirst)], lifespan=SentryLifespan(transport=capture)
+    )
+    instrument(app)
+    await raw_request(app, http_scope(leave_out=leave_out, **changes), raises="boom")
+    (event,) = capture.events
+    assert (event["request"]["method"], event["request"]["url"]) == (method, url)
+
+
+def test_a_bad_body_size_is_refused_with_the_sizes_there_are() -> None:
+    with pytest.raises(ValueError, match="one of never, small, medium, always, not 'huge'"):
+        RequestContextMiddleware(Starlette(), max_request_body_size="huge")  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import pytest
 from sentry_sdk.types import Event
 
 from middleware.scrub.budget import MAX_EVENT_ITEMS, MAX_EVENT_TEXT, MAX_TEXT
@@ -50,3 +51,22 @@ def test_an_event_spends_its_whole_text_budget_and_no_more() -> None:
 def test_an_event_walks_its_whole_item_budget_and_no_more() -> None:
     assert _scrub_extra(list(range(MAX_EVENT_ITEMS))) == list(range(MAX_EVENT_ITEMS))
     assert _scrub_extra(list(range(MAX_EVENT_ITEMS + 1))) == FILTERED
+
+
+@pytest.mark.parametrize("length", [40, 41])
+def test_a_secret_across_the_cut_is_cut_after_its_whole_replacement(length: int) -> None:
+    head = "x" * (MAX_TEXT - 30)
+    # The key runs past MAX_TEXT; its replacement ends before it.
+    text = f"{head} sk-{'a' * length} " + "z" * 2000
+
+    assert _extra(text) == f"{head} [Filtered]..."
+
+
+def test_a_text_of_secrets_cut_inside_one_keeps_every_replacement_whole() -> None:
+    # Scrubbing shortens it far below MAX_TEXT; the scanned part ends inside a key.
+    text = f"sk-{'a' * 40} " * 500
+
+    scrubbed = _extra(text)
+
+    assert scrubbed.endswith("[Filtered]...")
+    assert set(scrubbed.removesuffix("...").split(" ")) == {"[Filtered]"}

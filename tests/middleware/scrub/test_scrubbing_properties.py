@@ -16,7 +16,7 @@ from sentry_sdk.types import Event
 
 from middleware.scrub.scrubber import Scrubber
 from tests.oracle import assert_nothing_left
-from tests.support import CapturingTransport, SentryInit
+from tests.support import CapturingTransport, SentryInit, examples
 
 CONFIGURED = "cfg-4f1d9c2b7a0e"
 MARKER = "xyzzy 42"
@@ -217,7 +217,7 @@ def client(sentry_init: SentryInit) -> CapturingTransport:
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -297,7 +297,7 @@ HARMLESS: st.SearchStrategy[Any] = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(event=st.dictionaries(SECTION_NAMES, HARMLESS, max_size=6))
 def test_an_event_without_secrets_comes_back_as_it_was(event: dict[str, Any]) -> None:
     scrubbed = Scrubber(secrets=[CONFIGURED], send_default_pii=True).scrub_event(
@@ -341,7 +341,7 @@ def planted(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
     return event, secrets
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(case=planted())
 def test_any_json_like_event_is_scrubbed_without_error(
     case: tuple[dict[str, Any], list[str]],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -107,7 +106,6 @@ def _scrub_on_its_way_out(exc: BaseException) -> None:
         log_scrubbing.scrub_exception(exc, policy)
 
 
-@functools.cache  # gc.get_freeze_count() walks the frozen heap: asked once
 def _freeze_startup_heap() -> None:
     """Keep the startup heap out of the garbage collector's full collections, once.
 

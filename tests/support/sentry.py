@@ -96,6 +96,10 @@ class EnvelopeServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The client went away mid-request (a SIGKILL): as Sentry would,
+                    # take nothing; there is no one to answer.
+                    return
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
                 with server._lock:

@@ -102,7 +102,8 @@ class TracingOptions:
         with sentry_sdk.start_transaction(
             transaction, custom_sampling_context={"asgi_scope": scope}
         ):
-            if rolled:
+            if sampled:
+                # Older sdks record a continued trace's rate as 1.0 too.
                 rate = float(sentry_sdk.get_client().options.get("traces_sample_rate") or 0.0)
                 set_sample_rate(sentry_sdk.get_current_scope(), transaction, rate)
             try:

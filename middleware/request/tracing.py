@@ -94,16 +94,14 @@ class TracingOptions:
             origin="auto.http.request_context",
         )
         transaction.set_tag("asgi.type", scope["type"])
-        # A continued trace's decision is the sdk's to follow: it keeps the trace's
-        # (local) sample rate. One rolled here is forced, and its rate recorded.
-        rolled = sampled and transaction.parent_sampled is None
-        if rolled:
-            transaction.sampled = True
+        if sampled:
+            transaction.sampled = True  # decided in sampled()
         with sentry_sdk.start_transaction(
             transaction, custom_sampling_context={"asgi_scope": scope}
         ):
             if sampled:
-                # Older sdks record a continued trace's rate as 1.0 too.
+                # The sdk records a decision made for it as rate 1.0: the trace
+                # carries the local rate instead, continued or started here.
                 rate = float(sentry_sdk.get_client().options.get("traces_sample_rate") or 0.0)
                 set_sample_rate(sentry_sdk.get_current_scope(), transaction, rate)
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Mapping
 from contextvars import Token
 from datetime import UTC, datetime
@@ -19,12 +20,14 @@ from typing import Any
 
 import sentry_sdk
 from sentry_sdk import consts
+from sentry_sdk import integrations as _integrations
 from sentry_sdk import scope as _scope
 from sentry_sdk import serializer as _serializer
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
 from sentry_sdk.consts import EndpointType
 from sentry_sdk.envelope import Envelope, Item
+from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations._wsgi_common import _filter_headers
 from sentry_sdk.integrations.logging import EventHandler, LoggingIntegration
 from sentry_sdk.scope import Scope, _current_scope, _isolation_scope
@@ -57,6 +60,7 @@ __all__ = [
     "active_client",
     "attach",
     "attached",
+    "auto_integrations_found",
     "can_record",
     "capture_internal_exceptions",
     "drop_disabled_integrations",
@@ -185,6 +189,38 @@ def drop_disabled_integrations(client: BaseClient) -> None:
     """
     for disabled in client.options.get("disabled_integrations") or ():
         client.integrations.pop(disabled.identifier, None)
+
+
+def auto_integrations_found() -> list[type[Integration]] | None:
+    """The auto-enabling integrations an earlier init in this process set up, else None.
+
+    At each init the sdk imports every auto-enabling integration's module to
+    find the libraries the process has. A module whose library is missing
+    raises and is imported anew at the next init: forty-odd modules, most of
+    the time an init takes, at every lifespan start of a test suite. After one
+    init has looked, the outcome is in the sdk's own record: the modules that
+    imported are loaded, and the integrations that set up are installed; one
+    that did not cannot be set up later, the sdk sets each up once. The
+    Starlette integration's module always imports where the layer runs (the
+    layer needs Starlette), so its identifier among the processed ones says an
+    init has looked. None: none has, or a module loaded since then has not been
+    set up yet; the init must look itself.
+    """
+    processed = _integrations._processed_integrations
+    if "starlette" not in processed:
+        return None
+    found: list[type[Integration]] = []
+    for path in _integrations._AUTO_ENABLING_INTEGRATIONS:
+        module_name, name = path.rsplit(".", 1)
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        integration: type[Integration] = getattr(module, name)
+        if integration.identifier not in processed:
+            return None
+        if integration.identifier in _integrations._installed_integrations:
+            found.append(integration)
+    return found
 
 
 def mark_active_thread() -> None:

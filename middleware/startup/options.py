@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, TypedDict, TypeVar, cast
@@ -141,14 +142,20 @@ def _sequence(value: object) -> Sequence[Any]:
     return value if isinstance(value, Sequence) else ()
 
 
-def framework_integrations() -> Iterator[type[Integration]]:
-    """The sdk's ASGI framework integrations whose framework is installed."""
+def framework_integrations(*, loaded: bool = False) -> Iterator[type[Integration]]:
+    """The sdk's ASGI framework integrations whose framework is installed.
+
+    `loaded`: only those already imported, once an init has looked for them
+    all (one whose framework is missing would be imported again to find out).
+    """
     for module, name in FRAMEWORK_INTEGRATIONS:
+        path = f"sentry_sdk.integrations.{module}"
         try:
-            found = importlib.import_module(f"sentry_sdk.integrations.{module}")
+            found = sys.modules.get(path) if loaded else importlib.import_module(path)
         except (DidNotEnable, ImportError):
             continue
-        yield getattr(found, name)
+        if found is not None:
+            yield getattr(found, name)
 
 
 def compose(layer: dict[str, Any], app: Mapping[str, object]) -> dict[str, Any]:

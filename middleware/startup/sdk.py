@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
+from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.transport import Transport
 
 from middleware._runtime import Runtime
-from middleware._sdk import BaseClient, attach, drop_disabled_integrations
+from middleware._sdk import (
+    BaseClient,
+    attach,
+    auto_integrations_found,
+    drop_disabled_integrations,
+)
 from middleware.capture import DeferringEventHandler, logging_integration, storm
 from middleware.config import SentryConfig, parse_dsn
 from middleware.delivery import transport_from_settings
@@ -52,6 +58,28 @@ def secret_values(secret_env: Iterable[str], dsn: str | None) -> list[str]:
         parsed = parse_dsn(dsn)
         values += [parsed.public_key, parsed.secret_key or ""]
     return [v for v in values if v]
+
+
+def _reuse_auto_integrations(
+    options: dict[str, Any], found: list[type[Integration]], disabled: list[Any]
+) -> None:
+    """Name the auto-enabling integrations an earlier init found, instead of looking again.
+
+    The sdk looks by importing every one of them, at each init: about 13 ms of
+    a lifespan start, which a test suite starting an app per test pays each
+    time. The same integrations are set up as the sdk would, and the sdk's
+    own look runs when nothing in the process has looked yet
+    (auto_integrations_found gives None).
+    """
+    disabled_types = {d if isinstance(d, type) else type(d) for d in disabled}
+    given = [*options.get("integrations", ())]
+    named = {integration.identifier for integration in given}
+    options["integrations"] = given + [
+        integration()
+        for integration in found
+        if integration.identifier not in named and integration not in disabled_types
+    ]
+    options["auto_enabling_integrations"] = False
 
 
 def init_sentry(
@@ -129,8 +157,12 @@ def init_sentry(
         # and spans) but for the ASGI framework ones: they patch Starlette.__call__
         # and cost a transaction per request even at traces 0, and
         # RequestContextMiddleware does their work.
-        disabled = options.get("disabled_integrations", ())
-        options["disabled_integrations"] = [*framework_integrations(), *disabled]
+        found = auto_integrations_found() if options.get("default_integrations", True) else None
+        framework = framework_integrations(loaded=found is not None)
+        disabled = [*framework, *options.get("disabled_integrations", ())]
+        options["disabled_integrations"] = disabled
+        if found is not None:
+            _reuse_auto_integrations(options, found, disabled)
     with warnings.catch_warnings():
         # send_default_pii is deprecated in favour of data_collection, but
         # data_collection disables the EventScrubber we build on.

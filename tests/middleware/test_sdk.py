@@ -251,6 +251,27 @@ def test_drop_disabled_integrations_turns_off_what_the_options_disable() -> None
     client.close(timeout=0)
 
 
+def test_auto_integrations_found_are_the_auto_enabling_ones_the_sdks_own_look_enables() -> None:
+    from sentry_sdk.integrations import _AUTO_ENABLING_INTEGRATIONS
+
+    from middleware.startup.options import framework_integrations
+
+    # The sdk looks for them at a client with its defaults; one that set the
+    # framework integrations up would leave them on for the rest of the process.
+    client = sentry_sdk.Client(FAKE_DSN, disabled_integrations=[*framework_integrations()])
+    found = _sdk.auto_integrations_found()
+    assert found is not None
+    enabled = {
+        name
+        for name, integration in client.integrations.items()
+        if f"{type(integration).__module__}.{type(integration).__name__}"
+        in _AUTO_ENABLING_INTEGRATIONS
+    }
+    assert {integration.identifier for integration in found} == enabled
+    assert {"httpx", "sqlalchemy"} <= enabled
+    client.close(timeout=0)
+
+
 def test_transaction_and_span_types() -> None:
     transaction = _sdk.Transaction(name="t", source=_sdk.TransactionSource.ROUTE)
     assert transaction.source == "route"

@@ -153,6 +153,73 @@ def test_a_framework_integration_an_earlier_client_set_up_stays_off() -> None:
     assert not set(result["enabled"]) & {"starlette", "fastapi"}
 
 
+# The sdk keeps, per process, which integrations it set up; so a fresh process.
+RESTARTS = """
+import asyncio, importlib.abc, json, os, sys
+import sentry_sdk
+from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+from middleware import SentryLifespan
+from tests.support import CapturingTransport
+
+class Looks(importlib.abc.MetaPathFinder):
+    # Asked only for a module not loaded yet: one an init imports (again).
+    def __init__(self):
+        self.names = []
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("sentry_sdk.integrations."):
+            self.names.append(name)
+        return None
+
+# An earlier client that did not look for the auto-enabling integrations.
+earlier = sentry_sdk.Client("https://key@example.invalid/1", auto_enabling_integrations=False)
+earlier.close(timeout=0)
+os.environ["SENTRY_DSN"] = "https://key@example.invalid/1"
+
+async def start(app):
+    looks = Looks()
+    sys.meta_path.insert(0, looks)
+    try:
+        async with LifespanManager(app):
+            enabled = sorted(sentry_sdk.get_client().integrations)
+    finally:
+        sys.meta_path.remove(looks)
+    return {"enabled": enabled, "looked": looks.names}
+
+async def main():
+    app = Starlette(lifespan=SentryLifespan(transport=CapturingTransport()))
+    other = Starlette(lifespan=SentryLifespan(
+        transport=CapturingTransport(), disabled_integrations=[SqlalchemyIntegration()]
+    ))
+    print(json.dumps([await start(app), await start(app), await start(other)]))
+
+asyncio.run(main())
+"""
+
+
+def test_a_restart_sets_up_the_same_integrations_without_importing_them_again() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
+    done = subprocess.run(
+        [sys.executable, "-c", RESTARTS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+        cwd=Path(__file__).parents[3],
+    )
+    first, again, other = json.loads(done.stdout.splitlines()[-1])
+    # The first start looks, though an earlier client did not: the libraries found.
+    assert {"httpx", "sqlalchemy", "stdlib", "logging"} <= set(first["enabled"])
+    assert "sentry_sdk.integrations.aiohttp" in first["looked"]
+    # Later ones set the same up, and import no integration of a missing library again.
+    assert again == {"enabled": first["enabled"], "looked": []}
+    # An app's disabled_integrations still holds.
+    assert other["enabled"] == [i for i in first["enabled"] if i != "sqlalchemy"]
+    assert other["looked"] == []
+
+
 class StrictHeaders(BaseModel):
     model_config = {"extra": "forbid"}
     host: str

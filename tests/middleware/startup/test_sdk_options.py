@@ -148,7 +148,9 @@ async def test_the_apps_own_sentry_sdk_init_is_refused_not_replaced(
     # The app's client is still the process's, with its own hook.
     assert sentry_sdk.get_client() is client
     sentry_sdk.capture_message("still mine")
-    (event,) = mine.events
+    # The app's client may report the refusal too (the stock Starlette integration,
+    # when it was the first client in the process to set it up).
+    (event,) = [event for event in mine.events if event.get("message") == "still mine"]
     assert event["tags"]["seen_by_app"] == "yes"
     assert capture.events == []
 

@@ -390,6 +390,11 @@ def delivery_sections(runs: list[dict[str, float]]) -> list[Section]:
     )
     added = [r["spool-capture"] - r["sdk-capture"] for r in runs]
     capture.add("spool transport, added (write, rename, hand on)", added, budget, at_most(1.0))
+    capture.add(
+        "one file of the same envelope (create, write, rename): the disk's own cost",
+        [r["file-write"] for r in runs],
+        budget,
+    )
     return [rate, capture]
 
 

@@ -80,6 +80,7 @@ class SpoolTransport(Transport):
     def kill(self) -> None:
         self._senders.stop()
         self._http.kill()
+        self.spool.close()
 
     def record_lost_event(
         self,

@@ -43,7 +43,9 @@ def load_settings(cls: type[S], *, production: bool) -> tuple[S, list[Problem]]:
     """Read `cls` from the environment under the production policy.
 
     In production every invalid value raises ConfigError. Elsewhere each
-    invalid field falls back to its default and is reported as a Problem.
+    invalid field falls back to its default and is reported as a Problem. A
+    rule of the whole class (a model validator) names the class, and falls
+    back to every default; ConfigError if the defaults break it too.
     """
     try:
         return cls(), []
@@ -52,14 +54,23 @@ def load_settings(cls: type[S], *, production: bool) -> tuple[S, list[Problem]]:
         for error in exc.errors(include_input=False, include_url=False):
             field = str(error["loc"][0]) if error["loc"] else ""
             message = str(error["msg"]).removeprefix("Value error, ")
-            problems.setdefault(field, Problem(env_name(cls, field), message))
+            variable = env_name(cls, field) if field else cls.__name__
+            problems.setdefault(field, Problem(variable, message))
     if production:
         raise ConfigError(list(problems.values()))
     # Keyword arguments take precedence over the environment in pydantic-settings,
     # so each bad field is pinned to its default and the rest is read again.
-    defaults = {field: cls.model_fields[field].get_default() for field in problems}
-    return cls(**defaults), [
-        Problem(p.variable, f"{p.message}; using the default") for p in problems.values()
+    pinned = cls.model_fields if "" in problems else problems
+    defaults = {
+        field: cls.model_fields[field].get_default(call_default_factory=True) for field in pinned
+    }
+    try:
+        settings = cls(**defaults)
+    except ValidationError:
+        raise ConfigError(list(problems.values())) from None
+    return settings, [
+        Problem(p.variable, f"{p.message}; using the default{'s' if field == '' else ''}")
+        for field, p in problems.items()
     ]
 
 

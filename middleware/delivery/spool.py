@@ -57,9 +57,13 @@ class SpoolStatus:
 
 
 def _prepared_owner(name: str) -> tuple[int, str] | None:
-    """(pid, token) of a process's folder of prepared files, or None."""
+    """(pid, token) of the process whose folder of prepared files this is, or None.
+
+    The name is `.{pid}.{token}.{spool}.files`: a process may keep a spool
+    object per transport on one directory, each with a folder of its own.
+    """
     parts = name[1 : -len(PREPARED_DIR)].split(".")
-    if not name.startswith(".") or len(parts) != 2 or not parts[0].isdigit():
+    if not name.startswith(".") or len(parts) != 3 or not parts[0].isdigit():
         return None
     return int(parts[0]), parts[1]
 
@@ -67,9 +71,9 @@ def _prepared_owner(name: str) -> tuple[int, str] | None:
 class _Prepared:
     """Empty temporary files of one process, made by a thread of their own."""
 
-    def __init__(self, directory: str, owner: str) -> None:
+    def __init__(self, directory: str, owner: str, spool: int) -> None:
         self.pid = os.getpid()
-        self.folder = f"{directory}{os.sep}.{owner}{PREPARED_DIR}"
+        self.folder = f"{directory}{os.sep}.{owner}.{spool:x}{PREPARED_DIR}"
         os.makedirs(self.folder, mode=0o700, exist_ok=True)
         self._files: deque[tuple[int, str]] = deque()
         self._serial = itertools.count()
@@ -95,7 +99,8 @@ class _Prepared:
             while self._files:
                 fd, path = self._files.popleft()
                 os.close(fd)
-                os.unlink(path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
         self._wanted.set()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -117,6 +122,25 @@ class _Prepared:
                             os.unlink(path)
                         return
                     self._files.append((fd, path))
+
+
+def _fill(fd: int, temporary: str, data: bytes, ready: str) -> None:
+    """Write `data` to the open temporary file, close it and rename it `ready`.
+
+    On failure no half envelope stays behind (a full disk): OSError, the file gone.
+    """
+    try:
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+        finally:
+            os.close(fd)
+        os.rename(temporary, ready)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _claim_owner(name: str) -> tuple[str, int, str] | None:
@@ -201,25 +225,19 @@ class Spool:
         # which cost a system call per envelope.
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._serial)}{SUFFIX}"
         # Paths as plain strings: joining Path objects costs a third of the write.
+        ready = f"{self._prefix}{name}"
         prepared = self._prepared_files().take()
+        if prepared is not None:
+            try:
+                _fill(*prepared, data, ready)
+            except OSError:
+                # A prepared file that cannot take it (its folder gone with a close()
+                # that raced this write, a full disk): one made here has a last go.
+                prepared = None
         if prepared is None:
             temporary = f"{self._prefix}.{name}.tmp"
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        else:
-            fd, temporary = prepared
-        try:
-            try:
-                written = 0
-                while written < len(data):
-                    written += os.write(fd, data[written:])
-            finally:
-                os.close(fd)
-            os.rename(temporary, f"{self._prefix}{name}")
-        except OSError:
-            # No half envelope stays behind (a full disk): the caller sends it from memory.
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+            _fill(fd, temporary, data, ready)
         with self._lock:
             self._bytes += len(data)
             over = self._bytes > self.max_bytes
@@ -238,7 +256,9 @@ class Spool:
             with self._lock:
                 prepared = self._prepared
                 if prepared is None or prepared.pid != os.getpid():
-                    prepared = self._prepared = _Prepared(str(self.directory), self.owner)
+                    prepared = self._prepared = _Prepared(
+                        str(self.directory), self.owner, id(self)
+                    )
         return prepared
 
     def claim(self, name: str) -> Path | None:

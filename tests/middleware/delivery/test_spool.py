@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -93,14 +94,18 @@ def test_past_its_bound_the_oldest_envelopes_go(tmp_path: Path) -> None:
     assert status.oldest_age is not None and 0 <= status.oldest_age < 60
 
 
-def _prepared_folder(directory: Path) -> Path:
-    return directory / f".{Spool(directory, max_bytes=1).owner}.files"
+def _prepared_folders(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if p.name.startswith(".") and p.is_dir()]
 
 
-def _wait_prepared(directory: Path, count: int) -> None:
-    folder = _prepared_folder(directory)
+def _wait_prepared(directory: Path, count: int, folders: int = 1) -> None:
+    """Until `folders` spools each hold `count` prepared files in `directory`.
+
+    A first write may take a file the moment it is made: a pool then holds one
+    less than its size, which is still more than half, so none is made anew.
+    """
     deadline = time.monotonic() + 10
-    while not (folder.is_dir() and len(os.listdir(folder)) >= count):
+    while sum(len(os.listdir(f)) >= count for f in _prepared_folders(directory)) < folders:
         assert time.monotonic() < deadline, "the spool prepared no files"
         time.sleep(0.01)
 
@@ -115,7 +120,7 @@ from tests.middleware.delivery.test_spool import _wait_prepared
 directory = Path(sys.argv[1])
 spool = Spool(directory, max_bytes=1 << 20)
 spool.write(b"first")
-_wait_prepared(directory, PREPARED)
+_wait_prepared(directory, PREPARED - 1)
 created = []
 
 def hook(event, args):
@@ -155,7 +160,7 @@ def test_an_envelope_goes_in_a_file_made_ahead_not_one_created_while_the_caller_
 def test_a_forked_child_writes_its_own_files_not_its_parents(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 20)
     spool.write(b"first")
-    _wait_prepared(tmp_path, PREPARED)
+    _wait_prepared(tmp_path, PREPARED - 1)
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: write one envelope, say its name, and go
@@ -180,7 +185,7 @@ def test_closing_removes_the_prepared_files_and_a_later_write_prepares_again(
     spool.write(b"x")
     _wait_prepared(tmp_path, 1)
     spool.close()
-    assert not _prepared_folder(tmp_path).exists()
+    assert _prepared_folders(tmp_path) == []
     name, _ = spool.write(b"y")
     assert (tmp_path / name).read_bytes() == b"y"
     spool.close()
@@ -189,8 +194,8 @@ def test_closing_removes_the_prepared_files_and_a_later_write_prepares_again(
 
 def test_prepared_files_of_a_dead_process_go_and_a_live_ones_stay(tmp_path: Path) -> None:
     parent = os.getppid()
-    dead = tmp_path / f".{_dead_pid()}.12345.files"
-    alive = tmp_path / f".{parent}.{_started(parent)}.files"
+    dead = tmp_path / f".{_dead_pid()}.12345.7f.files"
+    alive = tmp_path / f".{parent}.{_started(parent)}.7f.files"
     for folder in (dead, alive):
         folder.mkdir()
         (folder / "0.tmp").write_bytes(b"")
@@ -229,3 +234,31 @@ def test_an_envelope_that_cannot_be_written_whole_leaves_no_file(tmp_path: Path)
     assert done.stdout.split() == [str(errno.EFBIG)]
     (name,) = os.listdir(tmp_path)
     assert (tmp_path / name).read_bytes() == b"x" * 100
+
+
+def test_two_spools_of_one_process_on_one_directory_keep_files_of_their_own(
+    tmp_path: Path,
+) -> None:
+    first = Spool(tmp_path, max_bytes=1 << 20)
+    second = Spool(tmp_path, max_bytes=1 << 20)
+    first.write(b"a")
+    second.write(b"b")
+    _wait_prepared(tmp_path, PREPARED - 1, folders=2)
+    first.close()
+    name, _ = second.write(b"still on disk")
+    assert (tmp_path / name).read_bytes() == b"still on disk"
+    second.close()
+    assert _prepared_folders(tmp_path) == []
+
+
+def test_an_envelope_whose_prepared_file_is_gone_is_written_all_the_same(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.write(b"a")
+    _wait_prepared(tmp_path, 1)
+    for folder in _prepared_folders(tmp_path):
+        shutil.rmtree(folder)
+    name, _ = spool.write(b"on disk")
+    assert (tmp_path / name).read_bytes() == b"on disk"
+    spool.close()

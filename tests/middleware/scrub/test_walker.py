@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 from typing import Any, cast
@@ -75,3 +76,79 @@ def test_a_cycle_is_cut_where_it_closes() -> None:
     assert _scrub({"extra": {"loop": loop}})["extra"] == {
         "loop": {"name": "loop", "self": FILTERED}
     }
+
+
+def test_a_list_of_name_value_pairs_is_read_as_keys_and_their_values() -> None:
+    pairs = [
+        ["page", "2"],
+        ["token", "abc123"],
+        ["count", 5],
+        ["auth", True],
+        ["token", False],
+        ["api_key", None],
+        ["data", {"note": "auth failed"}],
+    ]
+
+    assert _scrub({"extra": {"pairs": pairs}})["extra"]["pairs"] == [
+        ["page", "2"],
+        ["token", FILTERED],
+        ["count", 5],
+        ["auth", True],
+        ["token", False],
+        ["api_key", None],
+        ["data", {"note": FILTERED}],
+    ]
+
+
+def test_a_pair_value_is_strict_in_a_databag_and_loose_elsewhere_whatever_came_first() -> None:
+    # Sentry's server filters "auth ..." whole in a databag, and keeps it in a message
+    # or a tag: the same text read both ways in one event.
+    text = "auth failed for bob"
+    first_loose = _scrub({"message": text, "extra": {"pairs": [["step", text]]}})
+    first_strict = _scrub({"extra": {"note": text}, "tags": [["step", text]]})
+
+    assert (first_loose["message"], first_loose["extra"]["pairs"]) == (text, [["step", FILTERED]])
+    assert (first_strict["extra"]["note"], first_strict["tags"]) == (FILTERED, [["step", text]])
+
+
+def test_a_cycle_through_pairs_is_cut_where_it_closes() -> None:
+    loop: list[Any] = [["name", "loop"], ["self", None]]
+    loop[1][1] = loop
+
+    assert _scrub({"extra": {"loop": loop}})["extra"]["loop"] == [
+        ["name", "loop"],
+        ["self", FILTERED],
+    ]
+
+
+def test_pairs_nested_past_the_limit_are_cut() -> None:
+    value: Any = "bottom"
+    for _ in range(MAX_DEPTH):
+        value = [["d", value]]
+
+    sent = json.dumps(_scrub({"extra": {"deep": value}}))
+
+    assert "bottom" not in sent
+    assert FILTERED in sent
+
+
+def test_frames_marshal_cannot_hold_are_scrubbed_one_by_one() -> None:
+    when = datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
+    frames = [{"function": "login", "module": "token=abc", "when": when}]
+
+    scrubbed = _scrub({"stacktrace": {"frames": frames}})
+
+    assert scrubbed["stacktrace"]["frames"] == [
+        {"function": "login", "module": f"token={FILTERED}", "when": when}
+    ]
+
+
+def test_a_frame_that_is_no_dict_is_kept_beside_frames_with_locals() -> None:
+    frames = [None, "raw", {"function": "f", "vars": {"password": "x", "n": 1}}]
+    expected = [None, "raw", {"function": "f", "vars": {"password": FILTERED, "n": 1}}]
+
+    scrubber = Scrubber()
+
+    for _ in range(2):  # the second time, the frame with locals comes from the cache
+        event = scrubber.scrub_event(cast(Event, {"stacktrace": {"frames": frames}}))
+        assert event["stacktrace"]["frames"] == expected

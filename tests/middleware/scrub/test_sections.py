@@ -6,9 +6,10 @@ from typing import Any, cast
 
 from sentry_sdk.types import Event
 
+from middleware.scrub.budget import MAX_EVENT_ITEMS
 from middleware.scrub.scrubber import Scrubber
 from middleware.scrub.sections import each, fields
-from middleware.scrub.walker import Walker
+from middleware.scrub.walker import MAX_DEPTH, Walker
 from tests.support.scrub import FILTERED
 
 
@@ -146,3 +147,83 @@ def test_fields_and_each_give_the_listed_fields_their_own_treatment() -> None:
     assert crumb(walker, items[0]) == expected[0]
     assert each(crumb)(walker, items) == expected
     assert each(crumb)(walker, {"values": items}) == {"values": expected}
+
+
+def _nested(levels: int, leaf: Any) -> Any:
+    value = leaf
+    for _ in range(levels):
+        value = {"d": value}
+    return value
+
+
+def test_a_context_is_cut_at_the_depth_limit_counted_from_the_context() -> None:
+    kept = _scrub({"contexts": {"app": _nested(MAX_DEPTH - 1, "bottom")}})
+    cut = _scrub({"contexts": {"app": _nested(MAX_DEPTH, "bottom")}})
+
+    assert kept["contexts"]["app"] == _nested(MAX_DEPTH - 1, "bottom")
+    assert "bottom" not in str(cut)
+
+
+def test_a_context_named_as_a_secret_is_filtered_and_a_flag_is_kept() -> None:
+    contexts = {"session": "abc123", "csrf": True, "app": {"name": "booty"}}
+
+    assert _scrub({"contexts": contexts})["contexts"] == {
+        "session": FILTERED,
+        "csrf": True,
+        "app": {"name": "booty"},
+    }
+
+
+def test_a_log_parameter_that_the_formatted_message_lost_is_filtered() -> None:
+    # "hunter2" alone is no secret; as the value of "password=" it is.
+    entry = {
+        "message": "password=%s for %s",
+        "formatted": "password=hunter2 for ann",
+        "params": ["hunter2", "ann"],
+    }
+
+    scrubbed = _scrub({"logentry": entry})["logentry"]
+
+    assert scrubbed["formatted"] == f"password={FILTERED} for ann"
+    assert scrubbed["params"] == [FILTERED, "ann"]
+
+
+def test_log_parameters_past_the_events_item_budget_are_filtered_whole() -> None:
+    # Ten parameters, as many as the placeholder has characters.
+    params = [f"p{i}" for i in range(10)]
+    entry = {"message": "%s" * 10, "formatted": "".join(params), "params": params}
+
+    event = {"extra": {"big": list(range(MAX_EVENT_ITEMS - 5))}, "logentry": entry}
+
+    assert _scrub(event)["logentry"]["params"] == FILTERED
+
+
+def test_the_request_environment_is_a_databag() -> None:
+    env = {"SERVER_NAME": "booty", "NOTE": "auth failed for bob"}
+
+    assert _scrub({"request": {"env": env}})["request"]["env"] == {
+        "SERVER_NAME": "booty",
+        "NOTE": FILTERED,
+    }
+
+
+def test_without_send_default_pii_the_users_address_is_dropped_and_the_rest_filtered() -> None:
+    user = {"id": "7", "Tenant-Id": "acme", "ip_address": "10.1.2.3", "email": "a@b.c", 1: "x"}
+
+    assert _scrub({"user": user})["user"] == {
+        "id": "7",
+        "Tenant-Id": "acme",
+        "email": FILTERED,
+        1: FILTERED,
+    }
+
+
+def test_with_send_default_pii_a_user_field_named_as_a_secret_is_filtered() -> None:
+    user = {"id": "7", "ip_address": "10.1.2.3", "password_hash": "abc", "name": "ann"}
+
+    assert _scrub_pii({"user": user})["user"] == {
+        "id": "7",
+        "ip_address": "10.1.2.3",
+        "password_hash": FILTERED,
+        "name": "ann",
+    }

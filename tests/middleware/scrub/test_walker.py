@@ -7,6 +7,7 @@ import enum
 import json
 from typing import Any, cast
 
+import pytest
 from sentry_sdk.types import Event
 
 from middleware.scrub.scrubber import Scrubber
@@ -152,3 +153,108 @@ def test_a_frame_that_is_no_dict_is_kept_beside_frames_with_locals() -> None:
     for _ in range(2):  # the second time, the frame with locals comes from the cache
         event = scrubber.scrub_event(cast(Event, {"stacktrace": {"frames": frames}}))
         assert event["stacktrace"]["frames"] == expected
+
+
+def test_a_lone_pair_keeps_a_flag_named_as_a_secret() -> None:
+    extra = {"a": ["token", True], "b": ["csrf", False], "c": ["token", "abc123"]}
+
+    assert _scrub({"extra": extra})["extra"] == {
+        "a": ["token", True],
+        "b": ["csrf", False],
+        "c": ["token", FILTERED],
+    }
+
+
+def test_a_cycle_through_a_lone_pair_is_cut_where_it_closes() -> None:
+    loop: list[Any] = ["next", None]
+    loop[1] = loop
+
+    assert _scrub({"extra": {"loop": loop}})["extra"]["loop"] == ["next", FILTERED]
+
+
+def test_lone_pairs_nested_past_the_limit_are_cut() -> None:
+    value: Any = "bottom"
+    for _ in range(2 * MAX_DEPTH):
+        value = ["d", value]
+
+    sent = json.dumps(_scrub({"extra": {"deep": value}}))
+
+    assert "bottom" not in sent
+    assert FILTERED in sent
+
+
+@pytest.mark.parametrize("frames", [None, "raw", [None], {"values": [{"module": "token=abc"}]}])
+def test_frames_that_are_no_list_of_dicts_are_kept_or_read_loose(frames: Any) -> None:
+    expected = (
+        {"values": [{"module": f"token={FILTERED}"}]} if isinstance(frames, dict) else frames
+    )
+
+    assert _scrub({"stacktrace": {"frames": frames}})["stacktrace"]["frames"] == expected
+
+
+def _frames_of(scrubber: Scrubber, frames: list[Any]) -> Any:
+    return cast(Any, scrubber.scrub_event(cast(Event, {"stacktrace": {"frames": frames}})))[
+        "stacktrace"
+    ]["frames"]
+
+
+def _frame(local: Any, **fields: Any) -> dict[str, Any]:
+    return {"function": "pay", "lineno": 3, "vars": {"n": local}, **fields}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # Equal in Python, not scrubbed alike: a float is no card number.
+        (_frame([4111111111111111.0]), _frame([4111111111111111])),
+        (_frame("x", args=(4111111111111111.0,)), _frame("x", args=(4111111111111111,))),
+        (_frame({"k": 4111111111111111.0}), _frame({"k": 4111111111111111})),
+        (
+            {"vars": {"n": "x"}, "args": (4111111111111111.0,)},
+            {"vars": {"n": "x"}, "args": (4111111111111111,)},
+        ),
+    ],
+)
+def test_a_frame_equal_to_one_seen_before_but_of_other_types_is_scrubbed_as_itself(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    scrubber = Scrubber()
+
+    for _ in range(2):
+        scrubber.scrub_event(cast(Event, {"stacktrace": {"frames": [first]}}))
+    scrubbed = scrubber.scrub_event(cast(Event, {"stacktrace": {"frames": [second]}}))
+
+    assert "4111111111111111" not in str(scrubbed)
+
+
+def test_frames_whose_locals_have_keys_that_are_no_strings_keep_their_keys() -> None:
+    scrubber = Scrubber()
+    kinds = []
+
+    for key in (1, 1.0, True):
+        [frame] = _frames_of(scrubber, [{"function": "pay", "vars": {key: "a"}}])
+        kinds.append(type(next(iter(frame["vars"]))))
+
+    assert kinds == [int, float, bool]
+
+
+def test_frame_locals_nested_far_past_the_limit_are_cut_without_error() -> None:
+    for container in ("dict", "list"):
+        deep: Any = "bottom"
+        for _ in range(5000):
+            deep = {"d": deep} if container == "dict" else [deep]
+
+        scrubbed = _scrub({"stacktrace": {"frames": [_frame(deep)]}})
+
+        assert "bottom" not in json.dumps(scrubbed)
+
+
+def test_a_frame_repeated_in_a_stack_is_a_separate_object_each_time() -> None:
+    scrubber = Scrubber()
+    frame = _frame("x")
+
+    for _ in range(3):  # the last two times, from the caches
+        frames = _frames_of(scrubber, [frame] * 3)
+        assert len({id(f) for f in frames}) == 3
+        frames[0]["vars"]["n"] = "edited"
+        assert [f["vars"]["n"] for f in frames] == ["edited", "x", "x"]

@@ -227,3 +227,14 @@ def test_with_send_default_pii_a_user_field_named_as_a_secret_is_filtered() -> N
         "password_hash": FILTERED,
         "name": "ann",
     }
+
+
+def test_without_send_default_pii_headers_that_carry_client_addresses_are_filtered() -> None:
+    # Filtered whole, also when what they hold is no address the text scan would find.
+    headers = {"X-Forwarded-For": "unknown", "Forwarded": "for=_hidden", "Accept": "*/*"}
+
+    assert _scrub({"request": {"headers": headers}})["request"]["headers"] == {
+        "X-Forwarded-For": FILTERED,
+        "Forwarded": FILTERED,
+        "Accept": "*/*",
+    }

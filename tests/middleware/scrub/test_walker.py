@@ -107,9 +107,11 @@ def test_a_pair_value_is_strict_in_a_databag_and_loose_elsewhere_whatever_came_f
     text = "auth failed for bob"
     first_loose = _scrub({"message": text, "extra": {"pairs": [["step", text]]}})
     first_strict = _scrub({"extra": {"note": text}, "tags": [["step", text]]})
+    tags_dict = _scrub({"extra": {"note": text}, "tags": {"step": text}})
 
     assert (first_loose["message"], first_loose["extra"]["pairs"]) == (text, [["step", FILTERED]])
     assert (first_strict["extra"]["note"], first_strict["tags"]) == (FILTERED, [["step", text]])
+    assert (tags_dict["extra"]["note"], tags_dict["tags"]) == (FILTERED, {"step": text})
 
 
 def test_a_cycle_through_pairs_is_cut_where_it_closes() -> None:
@@ -258,3 +260,43 @@ def test_a_frame_repeated_in_a_stack_is_a_separate_object_each_time() -> None:
         assert len({id(f) for f in frames}) == 3
         frames[0]["vars"]["n"] = "edited"
         assert [f["vars"]["n"] for f in frames] == ["edited", "x", "x"]
+
+
+def test_flags_named_as_secrets_are_kept_in_a_dict() -> None:
+    extra = {"csrf": True, "token": False, "auth": None, "session": "abc123"}
+
+    assert _scrub({"extra": extra})["extra"] == {
+        "csrf": True,
+        "token": False,
+        "auth": None,
+        "session": FILTERED,
+    }
+
+
+def test_a_field_named_as_a_secret_is_filtered_and_the_fields_after_it_kept() -> None:
+    crumb = {"token": "abc123", "category": "auth", "level": "info"}
+
+    assert _scrub({"breadcrumbs": {"values": [crumb]}})["breadcrumbs"] == {
+        "values": [{"token": FILTERED, "category": "auth", "level": "info"}]
+    }
+
+
+def test_a_cycle_through_a_tuple_is_cut_where_it_closes() -> None:
+    loop: dict[str, Any] = {"name": "loop"}
+    loop["t"] = (loop,)
+
+    assert _scrub({"extra": {"loop": loop}})["extra"]["loop"] == {
+        "name": "loop",
+        "t": [FILTERED],
+    }
+
+
+def test_tuples_nested_past_the_limit_are_cut() -> None:
+    value: Any = "bottom"
+    for _ in range(MAX_DEPTH):
+        value = {"t": (value,)}
+
+    sent = json.dumps(_scrub({"extra": {"deep": value}}))
+
+    assert "bottom" not in sent
+    assert FILTERED in sent

@@ -108,10 +108,12 @@ def test_a_pair_value_is_strict_in_a_databag_and_loose_elsewhere_whatever_came_f
     first_loose = _scrub({"message": text, "extra": {"pairs": [["step", text]]}})
     first_strict = _scrub({"extra": {"note": text}, "tags": [["step", text]]})
     tags_dict = _scrub({"extra": {"note": text}, "tags": {"step": text}})
+    lists = _scrub({"message": text, "extra": {"notes": [text]}, "fingerprint": [text]})
 
     assert (first_loose["message"], first_loose["extra"]["pairs"]) == (text, [["step", FILTERED]])
     assert (first_strict["extra"]["note"], first_strict["tags"]) == (FILTERED, [["step", text]])
     assert (tags_dict["extra"]["note"], tags_dict["tags"]) == (FILTERED, {"step": text})
+    assert (lists["extra"]["notes"], lists["fingerprint"]) == ([FILTERED], [text])
 
 
 def test_a_cycle_through_pairs_is_cut_where_it_closes() -> None:

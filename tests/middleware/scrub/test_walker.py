@@ -302,3 +302,33 @@ def test_tuples_nested_past_the_limit_are_cut() -> None:
 
     assert "bottom" not in sent
     assert FILTERED in sent
+
+
+def test_containers_bytes_and_tuples_in_a_databag_list_are_read_strict() -> None:
+    text = "auth failed for bob"
+    notes = [{"n": text}, [text], b"auth failed for bob", (text,)]
+
+    assert _scrub({"extra": {"notes": notes}})["extra"]["notes"] == [
+        {"n": FILTERED},
+        [FILTERED],
+        FILTERED,
+        [FILTERED],
+    ]
+
+
+def test_a_cycle_through_a_tuple_in_a_list_is_cut_where_it_closes() -> None:
+    loop: list[Any] = [1, 2]
+    loop.append((loop,))
+
+    assert _scrub({"extra": {"loop": loop}})["extra"]["loop"] == [1, 2, [FILTERED]]
+
+
+def test_tuples_in_lists_nested_past_the_limit_are_cut() -> None:
+    value: Any = "bottom"
+    for _ in range(MAX_DEPTH):
+        value = [(value,)]
+
+    sent = json.dumps(_scrub({"extra": {"deep": value}}))
+
+    assert "bottom" not in sent
+    assert FILTERED in sent

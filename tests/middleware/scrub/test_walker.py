@@ -332,3 +332,41 @@ def test_tuples_in_lists_nested_past_the_limit_are_cut() -> None:
 
     assert "bottom" not in sent
     assert FILTERED in sent
+
+
+@pytest.mark.parametrize(
+    ("number", "filtered"),
+    [
+        (4222222222222, True),  # 13 digits, Luhn-valid
+        (4111111111111111110, True),  # 19 digits
+        (4222222222223, False),
+        (41111111111111111115, False),  # 20 digits: no card has as many
+    ],
+)
+def test_integers_are_filtered_as_card_numbers_from_13_to_19_digits(
+    number: int, filtered: bool
+) -> None:
+    assert _scrub({"extra": {"n": [number]}})["extra"]["n"] == [FILTERED if filtered else number]
+
+
+class _Note:
+    def __repr__(self) -> str:
+        return "auth failed for bob"
+
+
+def test_an_object_in_a_databag_is_read_strict_by_its_repr() -> None:
+    assert _scrub({"extra": {"note": [_Note()]}, "tags": {"note": _Note()}}) == {
+        "extra": {"note": [FILTERED]},
+        "tags": {"note": "auth failed for bob"},
+    }
+
+
+def test_the_same_container_twice_in_an_event_is_kept_both_times() -> None:
+    shared = {"a": 1}
+    rows = [1, 2]
+
+    assert _scrub({"extra": {"x": shared, "y": shared, "r": [rows, rows]}})["extra"] == {
+        "x": {"a": 1},
+        "y": {"a": 1},
+        "r": [[1, 2], [1, 2]],
+    }

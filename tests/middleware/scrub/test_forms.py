@@ -137,3 +137,29 @@ def test_text_that_only_looks_like_the_encoded_secret_is_kept(
     )
 
     assert sent["message"] == f"GET /?q={text} 200"
+
+
+def test_a_secret_with_spaces_sent_as_a_form_value_is_filtered(sentry_init: SentryInit) -> None:
+    # A form or query encodes each space as "+": no "%" in the text at all.
+    sent = send(
+        sentry_init,
+        {"message": "POST q=my+long+secret+phrase&page=2"},
+        secret_env=("APP_SECRET",),
+        APP_SECRET="my long secret phrase",
+    )
+
+    assert sent["message"] == f"POST q={FILTERED}&page=2"
+
+
+def test_a_secret_that_holds_another_is_filtered_whole(sentry_init: SentryInit) -> None:
+    shorter, longer = "s3cret-value", "a-s3cret-value-tail"
+
+    sent = send(
+        sentry_init,
+        {"message": f"got {longer} and {shorter}"},
+        secret_env=("APP_SECRET", "APP_LONGER_SECRET"),
+        APP_SECRET=shorter,
+        APP_LONGER_SECRET=longer,
+    )
+
+    assert sent["message"] == f"got {FILTERED} and {FILTERED}"

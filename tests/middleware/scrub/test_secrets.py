@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from middleware.scrub.scrubber import Scrubber
+from middleware.scrub.secrets import TextScrubber
 from tests.support import SentryInit
 from tests.support.scrub import FILTERED, send
 
@@ -137,3 +138,10 @@ def test_a_thirteen_digit_card_number_is_filtered(sentry_init: SentryInit) -> No
     sent = send(sentry_init, {"message": "card 4222222222222 declined, order 4222222222223"})
 
     assert sent["message"] == f"card {FILTERED} declined, order 4222222222223"
+
+
+def test_the_text_scrubber_keeps_email_addresses_unless_told_to_hide_pii() -> None:
+    text = "mail ann@example.com"
+
+    assert TextScrubber()(text) == text
+    assert TextScrubber(hide_pii=True)(text) != text

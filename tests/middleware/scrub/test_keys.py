@@ -53,3 +53,27 @@ def test_a_key_word_without_a_value_keeps_the_text(sentry_init: SentryInit) -> N
     message = "password reset sent; İ token expired; see secret-santa"
 
     assert send(sentry_init, {"message": message})["message"] == message
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("password=hunter2 next", f"password={FILTERED} next"),
+        ('{"password": "hunter2", "page": 2}', f'{{"password": "{FILTERED}", "page": 2}}'),
+        ('password="" next', f'password="{FILTERED}" next'),
+        # A quote that never closes is not closed for it.
+        ('password="hunter2 next', f'password="{FILTERED} next'),
+    ],
+)
+def test_a_pairs_value_is_replaced_inside_its_own_quotes(
+    sentry_init: SentryInit, message: str, expected: str
+) -> None:
+    assert send(sentry_init, {"message": message})["message"] == expected
+
+
+def test_every_pair_of_a_key_word_used_many_times_is_filtered(sentry_init: SentryInit) -> None:
+    message = "password=one, password=two, password=three"
+
+    sent = send(sentry_init, {"message": message})
+
+    assert sent["message"] == ", ".join([f"password={FILTERED}"] * 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
@@ -171,3 +172,49 @@ def test_no_part_of_a_secret_across_the_cut_is_kept_when_scrubbing_shortened_the
     assert blob.endswith("...") and len(blob) <= MAX_TEXT + 3
     assert secret[:6] not in blob
     assert "z" not in blob  # nothing from past the cut
+
+
+def test_a_text_exactly_at_the_cut_keeps_its_replacements_and_is_not_marked_cut() -> None:
+    # Filtering lengthens it past MAX_TEXT characters: it was read whole all the same.
+    text = "token=abc " + "x" * (MAX_TEXT - 10)
+    event = {"tags": {"note": text}}
+
+    scrubbed = cast(dict[str, Any], Scrubber().scrub_event(cast(Event, event)))
+
+    assert scrubbed["tags"]["note"] == f"token={FILTERED} " + "x" * (MAX_TEXT - 10)
+
+
+def _blob(i: int, size: int = MAX_TEXT) -> str:
+    return f"{i:02d}" + "x" * (size - 2)
+
+
+# Stacks whose scrubbing takes what is left of an event's budget to its last
+# character or item (the function names "f" and the key "v" cost one character).
+# Each event gets its own copy, as each serialised event has.
+WHOLE_BUDGET_STACKS: dict[str, Callable[[], list[dict[str, Any]]]] = {
+    "small, characters": lambda: [{"function": _blob(i)} for i in range(8)],
+    "small, items": lambda: [{"function": "f", "data": list(range(MAX_EVENT_ITEMS))}],
+    "locals, characters": lambda: [
+        *({"function": "f", "lineno": i, "vars": {"v": _blob(i)}} for i in range(7)),
+        {"function": "f", "lineno": 7, "vars": {"v": _blob(7, MAX_TEXT - 2)}},
+    ],
+    "locals, items": lambda: [{"vars": {"v": [str(i) for i in range(MAX_EVENT_ITEMS - 1)]}}],
+}
+
+
+@pytest.mark.parametrize(
+    "stack", list(WHOLE_BUDGET_STACKS.values()), ids=list(WHOLE_BUDGET_STACKS)
+)
+def test_a_stack_that_took_the_whole_budget_comes_whole_in_the_next_event(
+    stack: Callable[[], list[dict[str, Any]]],
+) -> None:
+    # It was scrubbed whole, so it is kept: the next event, whose budget its extra
+    # data spends first, gets it from there instead of placeholders.
+    scrubber = Scrubber()
+    spent = {"blobs": [_blob(50 + i) for i in range(8)], "rows": list(range(MAX_EVENT_ITEMS))}
+
+    first = scrubber.scrub_event(cast(Event, {"stacktrace": {"frames": stack()}}))
+    second = scrubber.scrub_event(cast(Event, {"extra": spent, "stacktrace": {"frames": stack()}}))
+
+    assert FILTERED not in json.dumps(first)
+    assert second["stacktrace"] == first["stacktrace"]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from middleware.scrub.scrubber import Scrubber
+from middleware.scrub.secrets import TextScrubber
 from tests.support import SentryInit
 from tests.support.scrub import FILTERED, send
 
@@ -93,3 +94,54 @@ def test_short_numbers_are_kept(sentry_init: SentryInit) -> None:
     text = json.dumps(send(sentry_init, {"extra": {"n": 123456789012, "order": "12345678901"}}))
 
     assert "123456789012" in text and "12345678901" in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["step 2: token refreshed", "retries=3 token refreshed", "a:b=c token"],
+)
+def test_a_colon_or_equals_before_the_token_word_is_no_assignment(text: str) -> None:
+    # Sentry's server reads "token[^\s]*[:=]": only what follows the word counts.
+    scrubbed = _scrub_within({"extra": {"note": text}}, seconds=10)
+
+    assert scrubbed["extra"]["note"] == text
+
+
+def test_a_token_assignment_after_a_plain_token_word_is_filtered() -> None:
+    scrubbed = _scrub_within({"extra": {"note": "token refreshed, token=abc123"}}, seconds=10)
+
+    assert scrubbed["extra"]["note"] == FILTERED
+
+
+@pytest.mark.parametrize("credentials", ["dXNlcjpwd2Q", "dXNlcjpwd2Q=", "dXNlcjpwdw"])
+def test_basic_credentials_with_or_without_their_padding_are_filtered(
+    sentry_init: SentryInit, credentials: str
+) -> None:
+    # base64 of "user:pwd" and "user:pw": clients and proxies often drop the "=".
+    sent = send(sentry_init, {"message": f"upstream sent Basic {credentials} back"})
+
+    assert sent["message"] == f"upstream sent {FILTERED} back"
+
+
+@pytest.mark.parametrize("word", ["auth", "YTpiYwx=="])
+def test_a_word_after_basic_that_decodes_to_no_credentials_is_kept(
+    sentry_init: SentryInit, word: str
+) -> None:
+    # "YTpiYwx==" has padding where base64 allows none: it decodes to nothing.
+    message = f"fell back to Basic {word} here"
+
+    assert send(sentry_init, {"message": message})["message"] == message
+
+
+def test_a_thirteen_digit_card_number_is_filtered(sentry_init: SentryInit) -> None:
+    # Visa's 13-digit test number passes Luhn; no issuer rule of Sentry's server reads it.
+    sent = send(sentry_init, {"message": "card 4222222222222 declined, order 4222222222223"})
+
+    assert sent["message"] == f"card {FILTERED} declined, order 4222222222223"
+
+
+def test_the_text_scrubber_keeps_email_addresses_unless_told_to_hide_pii() -> None:
+    text = "mail ann@example.com"
+
+    assert TextScrubber()(text) == text
+    assert TextScrubber(hide_pii=True)(text) != text

@@ -38,18 +38,14 @@ _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
 
 
-def request_path(scope: Scope) -> str:
-    """The full path as the client asked for it, read when the request starts.
+def full_path(path: str, root_path: str) -> str:
+    """The full path as the client asked for it, from the scope's path and
+    root_path as the request started.
 
     uvicorn puts root_path into path already; hypercorn and granian do not; and
     Starlette's Mount rewrites root_path in the scope it shares with us, so
     reading it later doubles the prefix. The sdk settled on the same rule.
     """
-    return full_path(scope.get("path") or "/", scope.get("root_path") or "")
-
-
-def full_path(path: str, root_path: str) -> str:
-    """request_path() from the scope's path and root_path as the request started."""
     if root_path and not path.startswith(root_path):
         return root_path + path
     return path

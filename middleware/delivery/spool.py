@@ -124,7 +124,7 @@ class _Prepared:
                     self._files.append((fd, path))
 
 
-def _fill(fd: int, temporary: str, data: bytes, ready: str) -> None:
+def _write_whole(fd: int, temporary: str, data: bytes, ready: str) -> None:
     """Write `data` to the open temporary file, close it and rename it `ready`.
 
     On failure no half envelope stays behind (a full disk): OSError, the file gone.
@@ -229,7 +229,7 @@ class Spool:
         prepared = self._prepared_files().take()
         if prepared is not None:
             try:
-                _fill(*prepared, data, ready)
+                _write_whole(*prepared, data, ready)
             except OSError:
                 # A prepared file that cannot take it (its folder gone with a close()
                 # that raced this write, a full disk): one made here has a last go.
@@ -237,7 +237,7 @@ class Spool:
         if prepared is None:
             temporary = f"{self._prefix}.{name}.tmp"
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            _fill(fd, temporary, data, ready)
+            _write_whole(fd, temporary, data, ready)
         with self._lock:
             self._bytes += len(data)
             over = self._bytes > self.max_bytes

@@ -1,6 +1,7 @@
 """Helpers the tests share: a capturing transport, an envelope server, ports and waits."""
 
 from tests.support.asgi import AsgiClient, app_with, running, websocket_scope
+from tests.support.processes import run_python
 from tests.support.properties import examples
 from tests.support.sentry import (
     FAKE_DSN,
@@ -26,6 +27,7 @@ __all__ = [
     "examples",
     "free_port",
     "items_of",
+    "run_python",
     "running",
     "wait_until",
     "websocket_scope",

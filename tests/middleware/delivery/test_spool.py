@@ -13,6 +13,7 @@ from pathlib import Path
 
 from middleware.delivery import Spool
 from middleware.delivery.spool import PREPARED
+from tests.support import run_python
 
 
 def _visible(directory: Path) -> list[str]:
@@ -138,15 +139,8 @@ print(json.dumps({"names": names, "created": created}))
 def test_an_envelope_goes_in_a_file_made_ahead_not_one_created_while_the_caller_waits(
     tmp_path: Path,
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", NO_FILE_CREATED, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        cwd=Path(__file__).parents[3],
-    )
-    result = json.loads(done.stdout)
+    out = run_python(NO_FILE_CREATED, str(tmp_path))
+    result = json.loads(out)
     assert result["created"] == []
     for i, name in enumerate(result["names"]):
         assert (tmp_path / name).read_bytes() == b"envelope %d" % i
@@ -223,15 +217,8 @@ spool.close()
 
 
 def test_an_envelope_that_cannot_be_written_whole_leaves_no_file(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", FULL_DISK, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        cwd=Path(__file__).parents[3],
-    )
-    assert done.stdout.split() == [str(errno.EFBIG)]
+    out = run_python(FULL_DISK, str(tmp_path))
+    assert out.split() == [str(errno.EFBIG)]
     (name,) = os.listdir(tmp_path)
     assert (tmp_path / name).read_bytes() == b"x" * 100
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -24,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from middleware import SentryLifespan, init_sentry, instrument, load_sentry_config
-from tests.support import CapturingTransport, running
+from tests.support import CapturingTransport, run_python, running
 
 SECRET = "plainvalue-7c1d0f4e9b2a"
 UPSTREAM = "https://upstream.invalid/items"
@@ -134,17 +130,8 @@ asyncio.run(main())
 
 
 def test_a_framework_integration_an_earlier_client_set_up_stays_off() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
-    done = subprocess.run(
-        [sys.executable, "-c", EARLIER_CLIENT],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env=env,
-        cwd=Path(__file__).parents[3],
-    )
-    result = json.loads(done.stdout.splitlines()[-1])
+    out = run_python(EARLIER_CLIENT)
+    result = json.loads(out.splitlines()[-1])
     # One event, ours: the stock middleware would add a second, and take the
     # client's address from a header any client can send.
     (event,) = result["events"]
@@ -199,17 +186,8 @@ asyncio.run(main())
 
 
 def test_a_restart_sets_up_the_same_integrations_without_importing_them_again() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRY_")}
-    done = subprocess.run(
-        [sys.executable, "-c", RESTARTS],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env=env,
-        cwd=Path(__file__).parents[3],
-    )
-    first, again, other = json.loads(done.stdout.splitlines()[-1])
+    out = run_python(RESTARTS)
+    first, again, other = json.loads(out.splitlines()[-1])
     # The first start looks, though an earlier client did not: the libraries found.
     assert {"httpx", "sqlalchemy", "stdlib", "logging"} <= set(first["enabled"])
     assert "sentry_sdk.integrations.aiohttp" in first["looked"]

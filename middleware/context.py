@@ -6,7 +6,6 @@ import logging
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 
 import sentry_sdk
 
@@ -16,21 +15,25 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TAG_VALUE_MAX = 200
 
 
-@dataclass(eq=False, slots=True)
 class RequestState:
-    request_id: str
-    # Set inside a job; request_id is then the queuing request's id, or the job's own.
-    job_id: str | None = None
-    # Error log records held back until the request ends, each with the handler's
-    # send (see _deferred.py); None once it has ended, so that a task outliving it
-    # logs straight through.
-    deferred_logs: list[tuple[Callable[[logging.LogRecord], None], logging.LogRecord]] | None = (
-        field(default_factory=list)
-    )
-    # Errors already captured in this request (by the request layer, or by
-    # capture_error() for a framework that answers itself): neither a second
-    # capture nor a log record of the same exception object is sent.
-    captured: list[BaseException] = field(default_factory=list)
+    """What the request layer (or a job's scope) keeps for the request it is in."""
+
+    __slots__ = ("captured", "deferred_logs", "job_id", "request_id")
+
+    def __init__(self, request_id: str, job_id: str | None = None) -> None:
+        self.request_id = request_id
+        # Set inside a job; request_id is then the queuing request's id, or the job's own.
+        self.job_id = job_id
+        # Error log records held back until the request ends, each with the
+        # handler's send (see capture/deferred.py); None once it has ended, so
+        # that a task outliving it logs straight through.
+        self.deferred_logs: (
+            list[tuple[Callable[[logging.LogRecord], None], logging.LogRecord]] | None
+        ) = []
+        # Errors already captured in this request (by the request layer, or by
+        # capture_error() for a framework that answers itself): neither a second
+        # capture nor a log record of the same exception object is sent.
+        self.captured: list[BaseException] = []
 
 
 _current: ContextVar[RequestState | None] = ContextVar("request_state", default=None)

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from middleware._runtime import current
 from middleware._sdk import (
     BaseClient,
+    ScopeTokens,
     Transaction,
     active_client,
     fork_scopes,
@@ -48,6 +49,7 @@ _HEADER_KINDS: Mapping[bytes, int] = MappingProxyType(
         b"transfer-encoding": _CHUNKED,
     }
 )
+_HTTP1 = ("1.0", "1.1")
 
 
 def _new_request_id() -> str:
@@ -56,17 +58,6 @@ def _new_request_id() -> str:
     raw[6] = raw[6] & 0x0F | 0x40  # version 4
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
     return raw.hex()
-
-
-def _may_have_body(scope: Scope, *, announced: bool) -> bool:
-    """Whether an HTTP request can carry a body to copy for its events.
-
-    HTTP/1 announces one in its headers (`announced`: Content-Length other than
-    0, or Transfer-Encoding); HTTP/2 and 3 may send one without either.
-    """
-    if scope["type"] != "http":
-        return False
-    return announced or scope.get("http_version") not in ("1.0", "1.1")
 
 
 class RequestContextMiddleware:
@@ -116,10 +107,11 @@ class RequestContextMiddleware:
         request_id, replaced, trace_headers, announced = self._read_headers(scope)
         state = RequestState(request_id)
         token = _current.set(state)
-        if replaced:
-            # Never reflect the raw value: it may be an injection attempt.
-            logger.warning("invalid %s header replaced with %s", self.header_name, request_id)
+        tokens: ScopeTokens | None = None
         try:
+            if replaced:
+                # Never reflect the raw value: it may be an injection attempt.
+                logger.warning("invalid %s header replaced with %s", self.header_name, request_id)
             if not self.lifespan_checked:
                 # Once, not per request: a lifespan runs before the first request.
                 self.lifespan_checked = True
@@ -131,30 +123,18 @@ class RequestContextMiddleware:
                 # forked for each request would be read by no one.
                 await self._call(scope, receive, send, state)
                 return
-            await self._in_scope(scope, receive, send, state, client, trace_headers, announced)
-        finally:
-            _current.reset(token)
-
-    async def _in_scope(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        state: RequestState,
-        client: BaseClient,
-        trace_headers: dict[str, str],
-        announced: bool,
-    ) -> None:
-        """The request in a scope of its own: sentry_sdk.isolation_scope(), entered by hand."""
-        sentry_scope, current_scope, tokens = fork_scopes()
-        try:
-            # A fork keeps the parent's breadcrumbs (startup logs, the server's
-            # own context): a request's story starts with the request.
-            sentry_scope.clear_breadcrumbs()
-            sentry_scope.set_tag("request_id", state.request_id)
+            # The request in a scope of its own: sentry_sdk.isolation_scope(), entered by hand.
+            sentry_scope, current_scope, tokens = fork_scopes()
+            sentry_scope.set_tag("request_id", request_id)
             fresh_name(current_scope)
             body = None
-            if self.body_limit and _may_have_body(scope, announced=announced):
+            if (
+                self.body_limit
+                and scope["type"] == "http"
+                # HTTP/1 announces a body in its headers (Content-Length other than
+                # 0, or Transfer-Encoding); HTTP/2 and 3 may send one without either.
+                and (announced or scope.get("http_version") not in _HTTP1)
+            ):
                 body = BodyCopy(self.body_limit)
                 receive = body.wrap(receive)
             session = self.sessions.track(client)
@@ -179,14 +159,16 @@ class RequestContextMiddleware:
                 if sampled is False:
                     await self._call(scope, receive, send, state)
                     return
-                path = events.request_path
                 if self.before_first_transaction is not None:
                     self.before_first_transaction()
                     self.before_first_transaction = None
+                path = events.request_path
                 with self.tracing.transaction(scope, path, trace_headers, sampled) as tx:
                     await self._call(scope, receive, send, state, tx)
         finally:
-            restore_scopes(tokens)
+            if tokens is not None:
+                restore_scopes(tokens)
+            _current.reset(token)
 
     def _warn_without_lifespan(self, client: BaseClient) -> None:
         # Once: neither SentryLifespan nor init_from_environment() ran, so SENTRY_*
@@ -213,6 +195,8 @@ class RequestContextMiddleware:
         transaction: Transaction | None = None,
     ) -> None:
         response_started = False
+        key = self.header_key
+        header = (key, state.request_id.encode("latin-1"))
 
         async def send_wrapper(message: Message) -> None:
             nonlocal response_started
@@ -220,10 +204,12 @@ class RequestContextMiddleware:
                 response_started = True
                 # MutableHeaders' rule (one such header, raw keys compared as
                 # sent), without building its object on every response.
-                key = self.header_key
-                headers = [item for item in message.get("headers", ()) if item[0] != key]
-                headers.append((key, state.request_id.encode("latin-1")))
-                message["headers"] = headers
+                headers = message.get("headers", ())
+                for name, _ in headers:
+                    if name == key:
+                        headers = [item for item in headers if item[0] != key]
+                        break
+                message["headers"] = [*headers, header]
                 if transaction is not None:
                     transaction.set_http_status(message["status"])
             await send(message)
@@ -238,7 +224,11 @@ class RequestContextMiddleware:
                 await error_response(state.request_id, event_id)(scope, receive, send_wrapper)
             raise
         finally:
-            flush_deferred_logs(state, exc)
+            if state.deferred_logs:
+                flush_deferred_logs(state, exc)
+            else:
+                # Ended: a task that outlives the request logs straight through.
+                state.deferred_logs = None
 
     def _capture(self, scope: Scope, error: Exception, state: RequestState) -> str | None:
         """Capture `error` once per request: server_error() may have captured it already."""

@@ -171,6 +171,55 @@ def test_active_client_is_the_active_client_get_client_finds_else_none() -> None
         client.close(timeout=0)
 
 
+def _filled_scope() -> sentry_sdk.Scope:
+    scope = sentry_sdk.Scope()
+    scope.set_tag("tag", "value")
+    scope.set_context("ctx", {"a": 1})
+    scope.set_extra("extra", 2)
+    scope.set_user({"id": "u1"})
+    scope.set_transaction_name("/named")
+    scope.set_level("warning")
+    scope.fingerprint = ["fp"]
+    scope.add_breadcrumb(message="crumb")
+    scope.add_event_processor(lambda event, hint: event)
+    scope.add_error_processor(lambda event, exc_info: event)
+    scope.add_attachment(bytes=b"data", filename="a.txt")
+    scope.set_attribute("attr", "value")
+    scope.flags.set("flag", True)
+    return scope
+
+
+@pytest.mark.parametrize("breadcrumbs", [True, False])
+def test_fork_copies_every_slot_as_the_sdks_copy_does(breadcrumbs: bool) -> None:
+    """The hand-written fork and Scope.__copy__ agree slot by slot: equal values, and
+    a container of the fork's own wherever the sdk's copy has one."""
+    _client(CapturingTransport())
+    parent = _filled_scope()
+    expected, forked = parent.__copy__(), _sdk._fork(parent, breadcrumbs=breadcrumbs)
+    if not breadcrumbs:
+        expected.clear_breadcrumbs()
+    for slot in sentry_sdk.Scope.__slots__:
+        want, got = getattr(expected, slot), getattr(forked, slot)
+        if slot == "_flags":
+            assert got is not want and got.get() == want.get()
+        else:
+            assert got == want or (slot == "_breadcrumbs" and list(got) == list(want)), slot
+        if getattr(parent, slot) is not want:  # the sdk copies this container
+            assert got is not getattr(parent, slot), slot
+    assert [crumb["message"] for crumb in forked._breadcrumbs] == (
+        ["crumb"] if breadcrumbs else []
+    )
+    # Writing to the fork leaves the parent as it was.
+    forked.set_tag("tag", "changed")
+    forked.add_breadcrumb(message="later")
+    assert parent._tags == {"tag": "value"} and len(parent._breadcrumbs) == 1
+
+
+def test_fork_is_written_for_the_installed_sdks_scope() -> None:
+    """Scope's slots are the ones _fork copies; with any other set the sdk's own copy runs."""
+    assert frozenset(sentry_sdk.Scope.__slots__) == _sdk._FORKED_SLOTS or not _sdk._FORK_BY_HAND
+
+
 def test_fork_scopes_enters_what_isolation_scope_enters_and_restore_scopes_leaves() -> None:
     transport = CapturingTransport()
     _client(transport)

@@ -146,10 +146,19 @@ def active_client() -> BaseClient | None:
     The sdk's get_client() builds a new NonRecordingClient for each call that
     finds no active client: with Sentry off, for every request.
     """
-    for scope in (_current_scope.get(), _isolation_scope.get(), _scope._global_scope):
-        client = None if scope is None else scope.client
-        if client is not None and client.is_active():
-            return client
+    # Unrolled, as get_client() is: this runs at the start of every request.
+    scope: Scope | None = _current_scope.get()
+    client: BaseClient | None = None if scope is None else scope.client
+    if client is not None and client.is_active():
+        return client
+    scope = _isolation_scope.get()
+    client = None if scope is None else scope.client
+    if client is not None and client.is_active():
+        return client
+    scope = _scope._global_scope
+    client = None if scope is None else scope.client
+    if client is not None and client.is_active():
+        return client
     return None
 
 

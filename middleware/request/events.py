@@ -8,6 +8,7 @@ import sentry_sdk
 from sentry_sdk.types import Event, Hint
 from starlette.types import Scope
 
+from middleware.context import RequestState
 from middleware.request.data import BodyCopy, add_request_data, full_path
 from middleware.request.routes import Entry
 from middleware.request.sessions import RequestSession
@@ -16,26 +17,23 @@ if TYPE_CHECKING:
     from middleware.request.middleware import RequestContextMiddleware
 
 
-class RequestEvents:
-    """Request data, the request's name and its session's status, on each of its events.
+class RequestEvents(RequestState):
+    """The state of a request Sentry records: its id, and what each of its events
+    says about it (request data, the request's name, its session's status).
 
-    One object per request, added to its isolation scope, holds what the
-    request started with; everything else (the path it asked for, its headers,
-    its route) is worked out when an event is built, which most requests never
-    do. One processor rather than one per concern: each is built and added for
-    every request.
+    One object per request, added to its isolation scope as its one event
+    processor, holds what the request started with; everything else (the path it
+    asked for, its headers, its route) is worked out when an event is built,
+    which most requests never do. It is the request's RequestState too: one
+    object built per request rather than two.
     """
 
     __slots__ = ("app", "body", "layer", "path", "root_path", "scope", "session", "started")
 
     def __init__(
-        self,
-        layer: RequestContextMiddleware,
-        scope: Scope,
-        started: float,
-        body: BodyCopy | None,
-        session: RequestSession | None,
+        self, request_id: str, layer: RequestContextMiddleware, scope: Scope, started: float
     ) -> None:
+        RequestState.__init__(self, request_id)
         self.layer = layer
         self.scope = scope
         # Before any Mount rewrites path and root_path in this same scope.
@@ -43,8 +41,9 @@ class RequestEvents:
         self.path: str = scope.get("path") or "/"
         self.root_path: str = scope.get("root_path") or ""
         self.started = started
-        self.body = body
-        self.session = session
+        # Set by the layer once it has looked at the request.
+        self.body: BodyCopy | None = None
+        self.session: RequestSession | None = None
 
     @property
     def request_path(self) -> str:

@@ -105,7 +105,10 @@ class RequestContextMiddleware:
             return
 
         request_id, replaced, trace_headers, announced = self._read_headers(scope)
-        state = RequestState(request_id)
+        client = active_client()
+        # With Sentry on, the request's state also holds what its events will say.
+        events = None if client is None else RequestEvents(request_id, self, scope, time.time())
+        state = RequestState(request_id) if events is None else events
         token = _current.set(state)
         tokens: ScopeTokens | None = None
         try:
@@ -117,8 +120,7 @@ class RequestContextMiddleware:
                 self.lifespan_checked = True
                 if current() is None:
                     self._warn_without_lifespan(sentry_sdk.get_client())
-            client = active_client()
-            if client is None:
+            if client is None or events is None:
                 # Sentry off: the request ID, its contextvar and the header. A scope
                 # forked for each request would be read by no one.
                 await self._call(scope, receive, send, state)
@@ -127,7 +129,6 @@ class RequestContextMiddleware:
             sentry_scope, current_scope, tokens = fork_scopes()
             sentry_scope.set_tag("request_id", request_id)
             fresh_name(current_scope)
-            body = None
             if (
                 self.body_limit
                 and scope["type"] == "http"
@@ -135,11 +136,10 @@ class RequestContextMiddleware:
                 # 0, or Transfer-Encoding); HTTP/2 and 3 may send one without either.
                 and (announced or scope.get("http_version") not in _HTTP1)
             ):
-                body = BodyCopy(self.body_limit)
-                receive = body.wrap(receive)
-            session = self.sessions.track(client)
+                events.body = BodyCopy(self.body_limit)
+                receive = events.body.wrap(receive)
+            events.session = session = self.sessions.track(client)
             # What only an event needs is read from the request when one is built.
-            events = RequestEvents(self, scope, time.time(), body, session)
             sentry_scope.add_event_processor(events)
             # A fork shares its parent's trace: each request gets its own, or a
             # trusted caller's.

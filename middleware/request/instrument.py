@@ -17,7 +17,7 @@ from middleware.capture import capture_unhandled
 from middleware.context import is_valid_request_id
 from middleware.request.data import BodySize
 from middleware.request.errors import is_async
-from middleware.request.middleware import RequestContextMiddleware, _new_request_id
+from middleware.request.middleware import RequestContextMiddleware
 from middleware.request.threads import mark_sync_endpoints
 from middleware.request.tracing import DEFAULT_METHODS, TransactionStyle, checked_style
 
@@ -97,7 +97,7 @@ def instrument(
     app: Starlette,
     *,
     header_name: str = "X-Request-ID",
-    generator: Callable[[], str] = _new_request_id,
+    generator: Callable[[], str] | None = None,
     validator: Callable[[str], bool] = is_valid_request_id,
     untraced_paths: Collection[str] = ("/health",),
     failed_request_status_codes: Collection[int] = DEFAULT_FAILED_STATUS_CODES,

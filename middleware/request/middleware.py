@@ -31,6 +31,7 @@ from middleware.request.data import BodyCopy, BodySize, RequestDataOptions
 from middleware.request.disconnects import client_went_away
 from middleware.request.errors import error_response
 from middleware.request.events import RequestEvents
+from middleware.request.ids import RandomIds
 from middleware.request.sessions import ReleaseHealth
 from middleware.request.spans import add_middleware_spans
 from middleware.request.tracing import DEFAULT_METHODS, TracingOptions, fresh_name
@@ -52,21 +53,13 @@ _HEADER_KINDS: Mapping[bytes, int] = MappingProxyType(
 _HTTP1 = ("1.0", "1.1")
 
 
-def _new_request_id() -> str:
-    """uuid.uuid4().hex, without building a UUID object the request never uses."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    return raw.hex()
-
-
 class RequestContextMiddleware:
     def __init__(
         self,
         app: ASGIApp,
         *,
         header_name: str = "X-Request-ID",
-        generator: Callable[[], str] = _new_request_id,
+        generator: Callable[[], str] | None = None,
         validator: Callable[[str], bool] = is_valid_request_id,
         untraced_paths: Collection[str] = ("/health",),
         http_methods_to_capture: Collection[str] = DEFAULT_METHODS,
@@ -81,7 +74,8 @@ class RequestContextMiddleware:
         self.header_key = header_name.lower().encode("latin-1")
         # The request ID's own header wins, whatever its name.
         self.header_kinds = {**_HEADER_KINDS, self.header_key: _ID}
-        self.generator = generator
+        # None: uuid4().hex strings (RandomIds).
+        self.generator = generator or RandomIds()
         self.validator = validator
         self.tracing = TracingOptions.build(
             untraced_paths=untraced_paths,

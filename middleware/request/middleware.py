@@ -120,8 +120,8 @@ class RequestContextMiddleware:
                 await self._call(scope, receive, send, state)
                 return
             # The request in a scope of its own: sentry_sdk.isolation_scope(), entered by hand.
-            sentry_scope, current_scope, tokens = fork_scopes()
-            sentry_scope.set_tag("request_id", request_id)
+            # What only an event needs is read from the request when one is built.
+            sentry_scope, current_scope, tokens = fork_scopes(("request_id", request_id), events)
             fresh_name(current_scope)
             if (
                 self.body_limit
@@ -133,13 +133,11 @@ class RequestContextMiddleware:
                 events.body = BodyCopy(self.body_limit)
                 receive = events.body.wrap(receive)
             events.session = session = self.sessions.track(client)
-            # What only an event needs is read from the request when one is built.
-            sentry_scope.add_event_processor(events)
-            # A fork shares its parent's trace: each request gets its own, or a
-            # trusted caller's.
+            # The fork has a trace of its own; a trusted caller's replaces it.
             if trace_headers:
                 trace_headers = continued_headers(scope, trace_headers, client)
-            start_trace(sentry_scope, trace_headers)
+                if trace_headers:
+                    start_trace(sentry_scope, trace_headers)
             options = client.options
             traced = has_tracing_enabled(options)
             if not traced and session is None:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.serializer import serialize
 from sentry_sdk.transport import HttpTransport
+from sentry_sdk.types import Event, Hint
 
 from middleware import _sdk
 from tests.support import FAKE_DSN, CapturingTransport, EnvelopeServer, free_port
@@ -223,15 +224,22 @@ def test_fork_is_written_for_the_installed_sdks_scope() -> None:
 def test_fork_scopes_enters_what_isolation_scope_enters_and_restore_scopes_leaves() -> None:
     transport = CapturingTransport()
     _client(transport)
+
+    def processor(event: Event, hint: Hint) -> Event:
+        event.setdefault("extra", {})["processed"] = True
+        return event
+
     with sentry_sdk.isolation_scope() as isolation:
         current = sentry_sdk.get_current_scope()
         isolation.set_tag("outer", "isolation")
         current.set_tag("outer-current", "current")
-        forked, forked_current, tokens = _sdk.fork_scopes()
+        sentry_sdk.add_breadcrumb(message="before the fork")
+        forked, forked_current, tokens = _sdk.fork_scopes(("request_id", "r1"), processor)
         assert sentry_sdk.get_isolation_scope() is forked and forked is not isolation
         assert sentry_sdk.get_current_scope() is forked_current and forked_current is not current
         forked.set_tag("inner", "isolation")
         forked_current.set_tag("inner-current", "current")
+        sentry_sdk.add_breadcrumb(message="inside the fork")
         sentry_sdk.capture_message("inside")
         _sdk.restore_scopes(tokens)
         assert sentry_sdk.get_isolation_scope() is isolation
@@ -243,8 +251,15 @@ def test_fork_scopes_enters_what_isolation_scope_enters_and_restore_scopes_leave
         "outer-current": "current",
         "inner": "isolation",
         "inner-current": "current",
+        "request_id": "r1",
     }
+    assert inside["extra"]["processed"] is True
+    assert [c["message"] for c in inside["breadcrumbs"]["values"]] == ["inside the fork"]
+    # The fork has a trace of its own.
+    assert inside["contexts"]["trace"]["trace_id"] != after["contexts"]["trace"]["trace_id"]
     assert after["tags"] == {"outer": "isolation", "outer-current": "current"}
+    assert "processed" not in after["extra"]
+    assert [c["message"] for c in after["breadcrumbs"]["values"]] == ["before the fork"]
 
 
 def test_named_says_whether_a_scope_has_a_transaction_name_of_its_own_or_inherited() -> None:

@@ -33,7 +33,12 @@ class RequestEvents(RequestState):
     def __init__(
         self, request_id: str, layer: RequestContextMiddleware, scope: Scope, started: float
     ) -> None:
-        RequestState.__init__(self, request_id)
+        # RequestState's fields, set here rather than through its __init__: this
+        # runs on every request.
+        self.request_id = request_id
+        self.job_id = None
+        self.deferred_logs = []
+        self.captured = []
         self.layer = layer
         self.scope = scope
         # Before any Mount rewrites path and root_path in this same scope.

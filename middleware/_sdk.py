@@ -10,12 +10,14 @@ instead of six modules quietly.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import sys
 from collections.abc import Mapping
 from contextvars import Token
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 import sentry_sdk
@@ -25,7 +27,7 @@ from sentry_sdk import scope as _scope
 from sentry_sdk import serializer as _serializer
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
-from sentry_sdk.consts import EndpointType
+from sentry_sdk.consts import DEFAULT_ADD_FULL_STACK, EndpointType
 from sentry_sdk.envelope import Envelope, Item
 from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations._wsgi_common import _filter_headers
@@ -36,18 +38,24 @@ from sentry_sdk.tracing import Span, Transaction, TransactionSource
 from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.transport import HttpTransport
 from sentry_sdk.utils import (
+    MAX_STACK_FRAMES,
     BadDsn,
     Dsn,
     capture_internal_exceptions,
     event_from_exception,
     format_timestamp,
+    has_data_collection_enabled,
     iter_stacks,
     safe_repr,
+    serialize_frame,
     set_in_app_in_frames,
+    should_hide_frame,
+    single_exception_from_error_tuple,
     strip_string,
 )
 
 __all__ = [
+    "MAX_STACK_FRAMES",
     "AnnotatedValue",
     "BadDsn",
     "BaseClient",
@@ -65,10 +73,14 @@ __all__ = [
     "capture_internal_exceptions",
     "drop_disabled_integrations",
     "event_from_exception",
+    "exception_value",
     "filter_headers",
     "fork_scopes",
+    "frame_template",
+    "frames_from_code_alone",
     "handle_response",
     "has_tracing_enabled",
+    "hidden_by_code",
     "http_sender",
     "inactive_client",
     "is_rate_limited",
@@ -91,6 +103,7 @@ __all__ = [
     "set_in_app_in_frames",
     "set_logging_handler",
     "set_sample_rate",
+    "should_hide_frame",
     "start_trace",
     "strip_string",
 ]
@@ -283,6 +296,62 @@ def pending_sessions(client: BaseClient) -> object:
     """The sdk's current pending aggregates: a new object once it has sent the previous ones."""
     pending: object = client.session_flusher.pending_aggregates  # type: ignore[attr-defined]
     return pending
+
+
+def exception_value(
+    exc: BaseException, options: dict[str, Any], mechanism: dict[str, Any]
+) -> dict[str, Any]:
+    """The sdk's entry for `exc` in an event's exception values, without its stack trace.
+
+    Type, module, message (with notes), mechanism and errno, as event_from_exception
+    writes them for each exception of a chain that is not an exception group.
+    """
+    value: dict[str, Any] = single_exception_from_error_tuple(
+        type(exc), exc, None, client_options=options, mechanism=mechanism
+    )
+    return value
+
+
+def frame_template(frame: FrameType) -> dict[str, Any]:
+    """The sdk's frame for `frame`'s code, without its line, source context and locals."""
+    template: dict[str, Any] = serialize_frame(
+        frame, include_local_variables=False, include_source_context=False
+    )
+    del template["lineno"]
+    return template
+
+
+_HIDING_LOCALS = ("__traceback_hide__", "__tracebackhide__")
+
+
+def hidden_by_code(frame: FrameType) -> bool | None:
+    """should_hide_frame's answer for every frame of `frame`'s code and module, if it has one.
+
+    None: it depends on the frame's locals. A function's locals are the names its
+    code declares, so a function that declares neither hiding variable is never
+    hidden by one; reading `f_locals` builds a dict of every local of every frame,
+    which was most of what the sdk's walk over a traceback cost.
+    """
+    module = frame.f_globals.get("__name__")
+    if isinstance(module, str) and module.startswith("sentry_sdk."):
+        return True
+    code = frame.f_code
+    if code.co_flags & inspect.CO_OPTIMIZED:
+        names = (*code.co_varnames, *code.co_cellvars, *code.co_freevars)
+        if not any(name in names for name in _HIDING_LOCALS):
+            return False
+    return None
+
+
+def frames_from_code_alone(options: dict[str, Any]) -> bool:
+    """Whether the sdk builds an exception's frames from the include_* options alone.
+
+    Not when `data_collection` decides what frames carry, nor when `add_full_stack`
+    merges the calling stack into them.
+    """
+    return not has_data_collection_enabled(options) and not options.get(
+        "add_full_stack", DEFAULT_ADD_FULL_STACK
+    )
 
 
 def serialize_vars(

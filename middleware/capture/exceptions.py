@@ -8,8 +8,10 @@ makes are held back until it ends (see deferred.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sentry_sdk
+from sentry_sdk.types import Event, Hint
 
 from middleware._runtime import LocalVariables, runtime_for, runtime_of
 from middleware._sdk import (
@@ -19,6 +21,7 @@ from middleware._sdk import (
 )
 from middleware.capture import storm
 from middleware.capture.frames import add_local_variables, add_source_context, finish, keep_modules
+from middleware.capture.stack import exception_event, templates_for
 from middleware.context import current_state
 
 # Why no event was sent, in words fit for a GitHub comment.
@@ -57,24 +60,22 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     if verdict.detail == "drop":
         return Captured(None, NOT_SENT_STORM)
     options = client.options
-    # Locals and source context are added below, for the frames that need them.
-    event, hint = event_from_exception(
-        exc,
-        client_options={
-            **options,
-            "include_source_context": False,
-            "include_local_variables": False,
-        },
-        mechanism={"type": mechanism, "handled": False},
-    )
-    if verdict.detail == "full":
-        with capture_internal_exceptions():
-            mode = "in_app" if runtime is None else runtime.local_variables
-            if mode != "none" and options["include_local_variables"]:
-                add_local_variables(event, exc, options, in_app_only=mode == "in_app")
-        if options["include_source_context"]:
-            with capture_internal_exceptions():
-                add_source_context(event, options["max_value_length"])
+    full = verdict.detail == "full"
+    mode = "in_app" if runtime is None else runtime.local_variables
+    built = None
+    with capture_internal_exceptions():
+        built = exception_event(
+            exc,
+            {"type": mechanism, "handled": False},
+            options,
+            templates_for(runtime, options),
+            local_variables=mode if full and options["include_local_variables"] else "none",
+            source=full and options["include_source_context"],
+        )
+    if built is not None:
+        event, hint = built
+    else:
+        event, hint = _sdk_event(exc, mechanism, options, full=full, mode=mode)
     with capture_internal_exceptions():
         finish(event, options["max_value_length"])
     context = verdict.context()
@@ -92,6 +93,34 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     if rate is not None and rate < 1:
         return Captured(None, NOT_SENT_SAMPLED_OUT)
     return Captured(None, NOT_SENT_FILTERED)
+
+
+def _sdk_event(
+    exc: BaseException,
+    mechanism: str,
+    options: dict[str, Any],
+    *,
+    full: bool,
+    mode: LocalVariables,
+) -> tuple[Event, Hint]:
+    """The event as the sdk builds it, with locals and source context added after."""
+    event, hint = event_from_exception(
+        exc,
+        client_options={
+            **options,
+            "include_source_context": False,
+            "include_local_variables": False,
+        },
+        mechanism={"type": mechanism, "handled": False},
+    )
+    if full:
+        with capture_internal_exceptions():
+            if mode != "none" and options["include_local_variables"]:
+                add_local_variables(event, exc, options, in_app_only=mode == "in_app")
+        if options["include_source_context"]:
+            with capture_internal_exceptions():
+                add_source_context(event, options["max_value_length"])
+    return event, hint
 
 
 def capture_error(exc: BaseException, *, mechanism: str = "asgi.framework") -> str | None:

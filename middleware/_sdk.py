@@ -85,6 +85,7 @@ __all__ = [
     "inactive_client",
     "is_rate_limited",
     "iter_stacks",
+    "keep_event",
     "keep_plain_parts",
     "keep_serialized",
     "mark_active_thread",
@@ -379,6 +380,70 @@ class _Serialized(dict[str, Any]):
 def keep_serialized(part: Mapping[str, Any]) -> dict[str, Any]:
     """An event part already in its wire form, which the client's serializer keeps as is."""
     return _Serialized(part)
+
+
+class _WholeEvent(dict[str, Any]):
+    # The serializer calls `__sentry_repr__` on the event itself before visiting
+    # any of its parts: the parts already in wire form are then passed along here
+    # instead of as one node each, and the rest go through the serializer after all.
+    serialize_options: dict[str, Any]
+
+    def __sentry_repr__(self) -> dict[str, Any]:
+        max_length = self.serialize_options.get("max_value_length")
+        kept: dict[str, Any] = {}
+        rest: dict[str, Any] = {}
+        for name, part in self.items():
+            kind = type(part)
+            if kind is _Serialized:
+                kept[name] = dict(part)
+            elif kind is datetime:
+                kept[name] = format_timestamp(part)
+            elif (kind is str and _short(part, max_length)) or (
+                part is None or kind is int or kind is bool
+            ):
+                kept[name] = part
+            elif kind is dict and _flat(part, max_length):
+                kept[name] = dict(part)
+            else:
+                rest[name] = part
+        if rest:
+            # Last: a nested serialize() ends by turning the sdk's capture guard off.
+            kept.update(serialize(rest, **self.serialize_options))
+        return kept
+
+
+def keep_event(event: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """`event`, for an event processor to return: serialised part by part, not node by node.
+
+    The client serialises an event with the options the client was given, as
+    this does with `options`; what it adds to the event after the processors (its
+    release, environment and sdk parts, the scrubber's replacements) is still
+    serialised here. The serializer's visit of each top-level part costs more
+    than the look at it that keeps it as it is.
+    """
+    whole = _WholeEvent(event)
+    whole.serialize_options = {
+        "max_request_body_size": options.get("max_request_body_size"),
+        "max_value_length": options.get("max_value_length"),
+        "custom_repr": options.get("custom_repr"),
+    }
+    return whole
+
+
+def _flat(part: dict[Any, Any], max_length: int | None) -> bool:
+    # transaction_info: its source is a str enum, which the serializer returns as it is.
+    for key, value in part.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if (kind is not str and kind is not TransactionSource) or not _short(value, max_length):
+            return False
+    return True
+
+
+def _short(text: str, max_length: int | None) -> bool:
+    # At most 4 bytes a character: most strings need no encoding to be measured.
+    return max_length is None or len(text) * 4 <= max_length or len(text.encode()) <= max_length
 
 
 # Event parts the client's serializer walks without limits ("request" only without

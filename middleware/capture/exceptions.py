@@ -20,7 +20,7 @@ from middleware._sdk import (
     event_from_exception,
 )
 from middleware.capture import storm
-from middleware.capture.frames import add_local_variables, add_source_context, finish, keep_modules
+from middleware.capture.frames import add_local_variables, add_source_context, finish, kept
 from middleware.capture.stack import exception_event, templates_for
 from middleware.context import current_state
 
@@ -83,7 +83,7 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
         event.setdefault("contexts", {})["storm"] = context
     with sentry_sdk.new_scope() as scope:
         # The last processor to run, after the sdk's modules integration.
-        scope.add_event_processor(keep_modules)
+        scope.add_event_processor(kept(options))
         event_id = scope.capture_event(event, hint=hint)
     if event_id is not None:
         return Captured(event_id)

@@ -400,6 +400,61 @@ _JSON = st.recursive(
 )
 
 
+_SERIALIZE = {"max_request_body_size": "medium", "max_value_length": 12, "custom_repr": None}
+
+
+def _event_parts() -> dict[str, Any]:
+    return {
+        "level": "error",
+        "event_id": "0" * 32,
+        "timestamp": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "release": "r" * 20,  # trimmed
+        "server_name": None,
+        "count": 3,
+        "flag": True,
+        "ratio": float("inf"),
+        "transaction_info": {"source": _sdk.TransactionSource.ROUTE},
+        "tags": {"long": "t" * 20},
+        "request": {"headers": {"Authorization": _sdk.AnnotatedValue("[Filtered]", {"x": 1})}},
+        "extra": {"deep": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, "obj": object()},
+        "exception": _sdk.keep_serialized({"values": [{"type": "E", "value": "v" * 20}]}),
+        "breadcrumbs": {"values": [{"timestamp": datetime(2026, 1, 2, tzinfo=UTC)}]},
+    }
+
+
+def test_keep_event_is_serialised_as_the_serializer_serialises_the_event() -> None:
+    whole = _sdk.keep_event(_event_parts(), _SERIALIZE)
+    kept = serialize(whole, **_SERIALIZE)
+    walked = serialize(_event_parts(), **_SERIALIZE)
+    # object() has its own address in each event.
+    assert kept["extra"].pop("obj").startswith("<object")
+    assert walked["extra"].pop("obj").startswith("<object")
+    assert kept == walked
+    assert kept["_meta"]["release"] == {"": {"len": 20, "rem": [["!limit", "x", 9, 12]]}}
+    assert kept["exception"]["values"][0]["value"] == "v" * 20  # kept as it was
+    assert kept["timestamp"] == "2026-01-02T03:04:05.000006Z"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["level", "release", "tags", "extra", "n", "contexts"]),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+            ),
+            max_leaves=10,
+        ),
+    )
+)
+def test_keep_event_of_any_event_is_what_the_serializer_makes_of_it(event: dict[str, Any]) -> None:
+    assert serialize(_sdk.keep_event(event, _SERIALIZE), **_SERIALIZE) == serialize(
+        dict(event), **_SERIALIZE
+    )
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     name=st.sampled_from(["contexts", "tags", "user", "sdk", "request", "extra"]),

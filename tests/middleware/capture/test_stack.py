@@ -173,3 +173,27 @@ def test_a_change_of_in_app_rules_reaches_the_next_event(sentry_init: SentryInit
     assert after["_query"]["in_app"] is False
     assert "vars" in before["_query"]
     assert "vars" not in after["_query"]
+
+
+def test_the_whole_event_is_the_one_the_sdk_sends(sentry_init: SentryInit) -> None:
+    capture = sentry_init()
+    options = sentry_sdk.get_client().options
+    options["include_local_variables"] = options["include_source_context"] = False
+    options["max_value_length"] = 100
+    options["release"] = "booty@" + "1" * 150  # trimmed, with the serializer's annotation
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("queue", "jobs")
+        scope.set_extra("attempts", {"count": 3, "note": "x" * 160, "when": float("nan")})
+        scope.set_user({"id": "42"})
+        scope.set_context("job", {"name": "reindex", "args": [1, 2]})
+        sentry_sdk.add_breadcrumb(message="started", data={"api_key": "k" * 8})
+        sdks, ours = _sdk_and_ours(capture, _chained)
+    assert ours == sdks
+    sdk_event, our_event = (
+        {k: v for k, v in e.items() if k not in ("event_id", "timestamp", "exception")}
+        for e in capture.events
+    )
+    assert our_event == sdk_event
+    assert our_event["_meta"]["release"][""]["len"] == 156
+    assert our_event["extra"]["attempts"]["when"] == "nan"
+    assert our_event["breadcrumbs"]["values"][0]["data"]["api_key"] == "[Filtered]"

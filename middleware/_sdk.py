@@ -413,13 +413,13 @@ class _WholeEvent(dict[str, Any]):
 
 
 def keep_event(event: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    """`event`, for an event processor to return: serialised part by part, not node by node.
+    """`event`, to hand to the client: serialised part by part, not node by node.
 
-    The client serialises an event with the options the client was given, as
-    this does with `options`; what it adds to the event after the processors (its
-    release, environment and sdk parts, the scrubber's replacements) is still
-    serialised here. The serializer's visit of each top-level part costs more
-    than the look at it that keeps it as it is.
+    The client serialises an event with the options it was given, as this does
+    with `options`. What the scope, its processors and the client add to the
+    event (the installed modules, request data, the scrubber's replacements) is
+    still serialised here, each part in wire form passed along as it is: the
+    serializer's visit of each top-level part cost more than this look at it.
     """
     whole = _WholeEvent(event)
     whole.serialize_options = {
@@ -431,7 +431,8 @@ def keep_event(event: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str
 
 
 def _flat(part: dict[Any, Any], max_length: int | None) -> bool:
-    # transaction_info: its source is a str enum, which the serializer returns as it is.
+    # The installed modules, and transaction_info: its source is a str enum, which
+    # the serializer returns as it is.
     for key, value in part.items():
         if type(key) is not str:
             return False

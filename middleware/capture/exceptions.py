@@ -8,7 +8,7 @@ makes are held back until it ends (see deferred.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sentry_sdk
 from sentry_sdk.types import Event, Hint
@@ -18,9 +18,10 @@ from middleware._sdk import (
     BaseClient,
     capture_internal_exceptions,
     event_from_exception,
+    keep_event,
 )
 from middleware.capture import storm
-from middleware.capture.frames import add_local_variables, add_source_context, finish, kept
+from middleware.capture.frames import add_local_variables, add_source_context, finish
 from middleware.capture.stack import exception_event, templates_for
 from middleware.context import current_state
 
@@ -81,10 +82,10 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     context = verdict.context()
     if context is not None:
         event.setdefault("contexts", {})["storm"] = context
-    with sentry_sdk.new_scope() as scope:
-        # The last processor to run, after the sdk's modules integration.
-        scope.add_event_processor(kept(options))
-        event_id = scope.capture_event(event, hint=hint)
+    # The scope's processors add their parts to this same event, the installed
+    # modules among them.
+    whole = cast(Event, keep_event(event, options))
+    event_id = sentry_sdk.get_current_scope().capture_event(whole, hint=hint)
     if event_id is not None:
         return Captured(event_id)
     rate = options.get("sample_rate")

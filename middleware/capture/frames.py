@@ -7,15 +7,14 @@ and the exception interface marked as already serialised.
 from __future__ import annotations
 
 import linecache
-from collections.abc import Callable, Iterator
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
-from sentry_sdk.types import Event, Hint
+from sentry_sdk.types import Event
 
 from middleware._sdk import (
     AnnotatedValue,
     iter_stacks,
-    keep_event,
     keep_serialized,
     serialize_vars,
     set_in_app_in_frames,
@@ -88,19 +87,6 @@ def finish(event: Event, max_length: int | None) -> None:
     # already serialised under the sdk's limits: the client's own walk over its few
     # hundred nodes was most of what a lean event cost, and changed nothing.
     event["exception"] = keep_serialized(exception)  # type: ignore[typeddict-item]
-
-
-def kept(options: dict[str, Any]) -> Callable[[Event, Hint], Event]:
-    """The last event processor: the event's parts in wire form pass the client's serializer."""
-
-    def keep(event: Event, hint: Hint) -> Event:
-        # The installed packages' names and versions are plain strings: no walk needed.
-        modules = event.get("modules")
-        if isinstance(modules, dict):
-            event["modules"] = keep_serialized(modules)
-        return cast(Event, keep_event(event, options))
-
-    return keep
 
 
 def _plain(value: Any) -> Any:

@@ -36,26 +36,37 @@ class FrameTemplates:
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.rules = _rules(options)
-        self._known: dict[tuple[CodeType, object], tuple[dict[str, Any], bool | None]] = {}
+        self._known: dict[tuple[int, object], tuple[CodeType, dict[str, Any], bool | None]] = {}
 
     def fits(self, options: dict[str, Any]) -> bool:
         return _rules(options) == self.rules
 
     def of(self, frame: FrameType) -> dict[str, Any] | None:
         """`frame`'s template (shared, to be copied, never changed); None: a hidden frame."""
-        key = (frame.f_code, frame.f_globals.get("__name__"))
-        known = self._known.get(key)
-        if known is None:
-            if len(self._known) >= _KNOWN_CODES:
-                self._known.clear()
-            template = frame_template(frame)
-            exclude, include, root = self.rules
-            set_in_app_in_frames([template], list(exclude), list(include), root)
-            known = self._known[key] = (template, hidden_by_code(frame))
-        template, hidden = known
+        code = frame.f_code
+        # By id: a code object hashes its contents on every lookup. The entry holds
+        # the code, so that the id is not reused while it is kept.
+        known = self._known.get((id(code), frame.f_globals.get("__name__")))
+        if known is None or known[0] is not code:
+            known = self._learn(frame)
+        _, template, hidden = known
         if hidden is None:
             hidden = should_hide_frame(frame)
         return None if hidden else template
+
+    def _learn(self, frame: FrameType) -> tuple[CodeType, dict[str, Any], bool | None]:
+        if len(self._known) >= _KNOWN_CODES:
+            self._known.clear()
+        template = frame_template(frame)
+        exclude, include, root = self.rules
+        set_in_app_in_frames([template], list(exclude), list(include), root)
+        code = frame.f_code
+        known = self._known[(id(code), frame.f_globals.get("__name__"))] = (
+            code,
+            template,
+            hidden_by_code(frame),
+        )
+        return known
 
 
 def templates_for(runtime: Runtime | None, options: dict[str, Any]) -> FrameTemplates:
@@ -118,16 +129,20 @@ def _frames(
 ) -> Sequence[dict[str, Any]] | None:
     max_length = options["max_value_length"]
     custom_repr = options.get("custom_repr")
+    of = templates.of
     frames: list[dict[str, Any]] = []
     entry = tb
     while entry is not None:
         code_frame, lineno, entry = entry.tb_frame, entry.tb_lineno, entry.tb_next
-        template = templates.of(code_frame)
+        template = of(code_frame)
         if template is None:
             continue
         if len(frames) == MAX_STACK_FRAMES:
             return None  # the sdk sends no stack trace then
         frame = {**template, "lineno": lineno}
+        frames.append(frame)
+        if local_variables == "none" and not source:
+            continue  # a lean event's frame
         if source:
             source_context(frame, max_length)
         if local_variables == "all" or (
@@ -139,5 +154,4 @@ def _frames(
                 max_value_length=max_length,
                 custom_repr=custom_repr,
             )
-        frames.append(frame)
     return frames

@@ -12,7 +12,7 @@ import sentry_sdk.utils
 
 import middleware.capture.stack
 from middleware.capture.exceptions import capture_unhandled, set_local_variables
-from tests.support import CapturingTransport, SentryInit
+from tests.support import FAKE_DSN, CapturingTransport, SentryInit
 
 
 def caught(fail: Callable[[], None]) -> BaseException:
@@ -197,3 +197,14 @@ def test_the_whole_event_is_the_one_the_sdk_sends(sentry_init: SentryInit) -> No
     assert our_event["_meta"]["release"][""]["len"] == 156
     assert our_event["extra"]["attempts"]["when"] == "nan"
     assert our_event["breadcrumbs"]["values"][0]["data"]["api_key"] == "[Filtered]"
+
+
+def test_a_client_started_by_hand_gets_the_sdks_interface_too() -> None:
+    # No runtime on this client: the templates live for one event only.
+    capture = CapturingTransport()
+    client = sentry_sdk.Client(FAKE_DSN, transport=capture, include_source_context=False)
+    sentry_sdk.get_global_scope().set_client(client)
+    client.options["include_local_variables"] = False
+    sdks, ours = _sdk_and_ours(capture, _chained)
+    assert ours == sdks
+    assert [f["function"] for f in ours[0]["stacktrace"]["frames"]] == ["_chained", "_query"]

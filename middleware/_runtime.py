@@ -22,7 +22,7 @@ import sentry_sdk
 from middleware._sdk import BaseClient, attach, attached, inactive_client
 
 if TYPE_CHECKING:
-    from middleware.capture import StormGuard
+    from middleware.capture import FrameTemplates, StormGuard
 
 LocalVariables = Literal["in_app", "all", "none"]
 
@@ -32,6 +32,8 @@ class Runtime:
     # What startup builds for the client: its error log handler and storm guard.
     handler: logging.Handler | None = None
     guard: StormGuard | None = None
+    # Each code object's part of an error event's frames, kept by capture.
+    frame_templates: FrameTemplates | None = None
     # Whose frames send their locals in unhandled-error events.
     local_variables: LocalVariables = "in_app"
     # The networks whose callers' traces are continued (SENTRY_TRUSTED_TRACE_SOURCES);

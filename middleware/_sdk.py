@@ -10,6 +10,7 @@ instead of six modules quietly.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Callable, Mapping
 from contextvars import Token
 from copy import deepcopy
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 import sentry_sdk
@@ -27,7 +29,7 @@ from sentry_sdk import scope as _scope
 from sentry_sdk import serializer as _serializer
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
-from sentry_sdk.consts import EndpointType
+from sentry_sdk.consts import DEFAULT_ADD_FULL_STACK, EndpointType
 from sentry_sdk.envelope import Envelope, Item
 from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations._wsgi_common import _filter_headers
@@ -39,18 +41,24 @@ from sentry_sdk.tracing_utils import PropagationContext, has_tracing_enabled
 from sentry_sdk.transport import HttpTransport
 from sentry_sdk.types import Event, Hint
 from sentry_sdk.utils import (
+    MAX_STACK_FRAMES,
     BadDsn,
     Dsn,
     capture_internal_exceptions,
     event_from_exception,
     format_timestamp,
+    has_data_collection_enabled,
     iter_stacks,
     safe_repr,
+    serialize_frame,
     set_in_app_in_frames,
+    should_hide_frame,
+    single_exception_from_error_tuple,
     strip_string,
 )
 
 __all__ = [
+    "MAX_STACK_FRAMES",
     "AnnotatedValue",
     "BadDsn",
     "BaseClient",
@@ -69,14 +77,19 @@ __all__ = [
     "capture_internal_exceptions",
     "drop_disabled_integrations",
     "event_from_exception",
+    "exception_value",
     "filter_headers",
     "fork_scopes",
+    "frame_template",
+    "frames_from_code_alone",
     "handle_response",
     "has_tracing_enabled",
+    "hidden_by_code",
     "http_sender",
     "inactive_client",
     "is_rate_limited",
     "iter_stacks",
+    "keep_event",
     "keep_plain_parts",
     "keep_serialized",
     "mark_active_thread",
@@ -95,6 +108,7 @@ __all__ = [
     "set_in_app_in_frames",
     "set_logging_handler",
     "set_sample_rate",
+    "should_hide_frame",
     "start_trace",
     "strip_string",
 ]
@@ -394,6 +408,62 @@ def pending_sessions(client: BaseClient) -> object:
     return pending
 
 
+def exception_value(
+    exc: BaseException, options: dict[str, Any], mechanism: dict[str, Any]
+) -> dict[str, Any]:
+    """The sdk's entry for `exc` in an event's exception values, without its stack trace.
+
+    Type, module, message (with notes), mechanism and errno, as event_from_exception
+    writes them for each exception of a chain that is not an exception group.
+    """
+    value: dict[str, Any] = single_exception_from_error_tuple(
+        type(exc), exc, None, client_options=options, mechanism=mechanism
+    )
+    return value
+
+
+def frame_template(frame: FrameType) -> dict[str, Any]:
+    """The sdk's frame for `frame`'s code, without its line, source context and locals."""
+    template: dict[str, Any] = serialize_frame(
+        frame, include_local_variables=False, include_source_context=False
+    )
+    del template["lineno"]
+    return template
+
+
+_HIDING_LOCALS = ("__traceback_hide__", "__tracebackhide__")
+
+
+def hidden_by_code(frame: FrameType) -> bool | None:
+    """should_hide_frame's answer for every frame of `frame`'s code and module, if it has one.
+
+    None: it depends on the frame's locals. A function's locals are the names its
+    code declares, so a function that declares neither hiding variable is never
+    hidden by one; reading `f_locals` builds a dict of every local of every frame,
+    which was most of what the sdk's walk over a traceback cost.
+    """
+    module = frame.f_globals.get("__name__")
+    if isinstance(module, str) and module.startswith("sentry_sdk."):
+        return True
+    code = frame.f_code
+    if code.co_flags & inspect.CO_OPTIMIZED:
+        names = (*code.co_varnames, *code.co_cellvars, *code.co_freevars)
+        if not any(name in names for name in _HIDING_LOCALS):
+            return False
+    return None
+
+
+def frames_from_code_alone(options: dict[str, Any]) -> bool:
+    """Whether the sdk builds an exception's frames from the include_* options alone.
+
+    Not when `data_collection` decides what frames carry, nor when `add_full_stack`
+    merges the calling stack into them.
+    """
+    return not has_data_collection_enabled(options) and not options.get(
+        "add_full_stack", DEFAULT_ADD_FULL_STACK
+    )
+
+
 def serialize_vars(
     local_variables: dict[str, Any],
     *,
@@ -419,6 +489,71 @@ class _Serialized(dict[str, Any]):
 def keep_serialized(part: Mapping[str, Any]) -> dict[str, Any]:
     """An event part already in its wire form, which the client's serializer keeps as is."""
     return _Serialized(part)
+
+
+class _WholeEvent(dict[str, Any]):
+    # The serializer calls `__sentry_repr__` on the event itself before visiting
+    # any of its parts: the parts already in wire form are then passed along here
+    # instead of as one node each, and the rest go through the serializer after all.
+    serialize_options: dict[str, Any]
+
+    def __sentry_repr__(self) -> dict[str, Any]:
+        max_length = self.serialize_options.get("max_value_length")
+        kept: dict[str, Any] = {}
+        rest: dict[str, Any] = {}
+        for name, part in self.items():
+            kind = type(part)
+            if kind is _Serialized:
+                kept[name] = dict(part)
+            elif kind is datetime:
+                kept[name] = format_timestamp(part)
+            elif (kind is str and _short(part, max_length)) or (
+                part is None or kind is int or kind is bool
+            ):
+                kept[name] = part
+            elif kind is dict and _flat(part, max_length):
+                kept[name] = dict(part)
+            else:
+                rest[name] = part
+        if rest:
+            # Last: a nested serialize() ends by turning the sdk's capture guard off.
+            kept.update(serialize(rest, **self.serialize_options))
+        return kept
+
+
+def keep_event(event: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """`event`, to hand to the client: serialised part by part, not node by node.
+
+    The client serialises an event with the options it was given, as this does
+    with `options`. What the scope, its processors and the client add to the
+    event (the installed modules, request data, the scrubber's replacements) is
+    still serialised here, each part in wire form passed along as it is: the
+    serializer's visit of each top-level part cost more than this look at it.
+    """
+    whole = _WholeEvent(event)
+    whole.serialize_options = {
+        "max_request_body_size": options.get("max_request_body_size"),
+        "max_value_length": options.get("max_value_length"),
+        "custom_repr": options.get("custom_repr"),
+    }
+    return whole
+
+
+def _flat(part: dict[Any, Any], max_length: int | None) -> bool:
+    # The installed modules, and transaction_info: its source is a str enum, which
+    # the serializer returns as it is.
+    for key, value in part.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if (kind is not str and kind is not TransactionSource) or not _short(value, max_length):
+            return False
+    return True
+
+
+def _short(text: str, max_length: int | None) -> bool:
+    # At most 4 bytes a character: most strings need no encoding to be measured.
+    return max_length is None or len(text) * 4 <= max_length or len(text.encode()) <= max_length
 
 
 # Event parts the client's serializer walks without limits ("request" only without

@@ -7,10 +7,12 @@ from middleware.capture.deferred import (
     logging_integration,
 )
 from middleware.capture.exceptions import capture_error, capture_failure, capture_unhandled
+from middleware.capture.stack import FrameTemplates
 from middleware.capture.storm import StormGuard
 
 __all__ = [
     "DeferringEventHandler",
+    "FrameTemplates",
     "StormGuard",
     "capture_error",
     "capture_failure",

@@ -8,17 +8,21 @@ makes are held back until it ends (see deferred.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import sentry_sdk
+from sentry_sdk.types import Event, Hint
 
 from middleware._runtime import LocalVariables, runtime_for, runtime_of
 from middleware._sdk import (
     BaseClient,
     capture_internal_exceptions,
     event_from_exception,
+    keep_event,
 )
 from middleware.capture import storm
-from middleware.capture.frames import add_local_variables, add_source_context, finish, keep_modules
+from middleware.capture.frames import add_local_variables, add_source_context, finish
+from middleware.capture.stack import exception_event, templates_for
 from middleware.context import current_state
 
 # Why no event was sent, in words fit for a GitHub comment.
@@ -57,7 +61,50 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     if verdict.detail == "drop":
         return Captured(None, NOT_SENT_STORM)
     options = client.options
-    # Locals and source context are added below, for the frames that need them.
+    full = verdict.detail == "full"
+    mode = "in_app" if runtime is None else runtime.local_variables
+    built = None
+    with capture_internal_exceptions():
+        built = exception_event(
+            exc,
+            {"type": mechanism, "handled": False},
+            options,
+            templates_for(runtime, options),
+            local_variables=mode if full and options["include_local_variables"] else "none",
+            source=full and options["include_source_context"],
+        )
+    if built is not None:
+        event, hint = built
+    else:
+        event, hint = _sdk_event(exc, mechanism, options, full=full, mode=mode)
+    with capture_internal_exceptions():
+        finish(event, options["max_value_length"])
+    context = verdict.context()
+    if context is not None:
+        event.setdefault("contexts", {})["storm"] = context
+    # The scope's processors add their parts to this same event, the installed
+    # modules among them.
+    whole = cast(Event, keep_event(event, options))
+    event_id = sentry_sdk.get_current_scope().capture_event(whole, hint=hint)
+    if event_id is not None:
+        return Captured(event_id)
+    rate = options.get("sample_rate")
+    if rate == 0:
+        return Captured(None, NOT_SENT_SAMPLE_RATE_ZERO)
+    if rate is not None and rate < 1:
+        return Captured(None, NOT_SENT_SAMPLED_OUT)
+    return Captured(None, NOT_SENT_FILTERED)
+
+
+def _sdk_event(
+    exc: BaseException,
+    mechanism: str,
+    options: dict[str, Any],
+    *,
+    full: bool,
+    mode: LocalVariables,
+) -> tuple[Event, Hint]:
+    """The event as the sdk builds it, with locals and source context added after."""
     event, hint = event_from_exception(
         exc,
         client_options={
@@ -67,31 +114,14 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
         },
         mechanism={"type": mechanism, "handled": False},
     )
-    if verdict.detail == "full":
+    if full:
         with capture_internal_exceptions():
-            mode = "in_app" if runtime is None else runtime.local_variables
             if mode != "none" and options["include_local_variables"]:
                 add_local_variables(event, exc, options, in_app_only=mode == "in_app")
         if options["include_source_context"]:
             with capture_internal_exceptions():
                 add_source_context(event, options["max_value_length"])
-    with capture_internal_exceptions():
-        finish(event, options["max_value_length"])
-    context = verdict.context()
-    if context is not None:
-        event.setdefault("contexts", {})["storm"] = context
-    with sentry_sdk.new_scope() as scope:
-        # The last processor to run, after the sdk's modules integration.
-        scope.add_event_processor(keep_modules)
-        event_id = scope.capture_event(event, hint=hint)
-    if event_id is not None:
-        return Captured(event_id)
-    rate = options.get("sample_rate")
-    if rate == 0:
-        return Captured(None, NOT_SENT_SAMPLE_RATE_ZERO)
-    if rate is not None and rate < 1:
-        return Captured(None, NOT_SENT_SAMPLED_OUT)
-    return Captured(None, NOT_SENT_FILTERED)
+    return event, hint
 
 
 def capture_error(exc: BaseException, *, mechanism: str = "asgi.framework") -> str | None:

@@ -10,7 +10,7 @@ import linecache
 from collections.abc import Iterator
 from typing import Any
 
-from sentry_sdk.types import Event, Hint
+from sentry_sdk.types import Event
 
 from middleware._sdk import (
     AnnotatedValue,
@@ -24,7 +24,7 @@ from middleware._sdk import (
 _CONTEXT = 5  # lines before and after, as the sdk sends
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def chain(exc: BaseException) -> Iterator[BaseException]:
     """The exceptions the sdk reports for `exc`, in its order (walk_exception_chain)."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -44,11 +44,11 @@ def add_local_variables(
     cost, and no one reads them.
     """
     values = (event.get("exception") or {}).get("values") or []
-    chain = list(_chain(exc))
-    if len(values) != len(chain):
+    errors = list(chain(exc))
+    if len(values) != len(errors):
         return  # an exception group: the sdk walks it another way
     custom_repr = options.get("custom_repr")
-    for value, error in zip(reversed(values), chain, strict=True):
+    for value, error in zip(reversed(values), errors, strict=True):
         frames = (value.get("stacktrace") or {}).get("frames") or []
         if in_app_only:
             set_in_app_in_frames(
@@ -76,7 +76,10 @@ def finish(event: Event, max_length: int | None) -> None:
     exception: Any = event.get("exception")
     if not isinstance(exception, dict):
         return
-    for value in exception.get("values") or []:
+    values = exception.get("values") or []
+    if any(isinstance(value.get("stacktrace"), AnnotatedValue) for value in values):
+        return  # a stack past the sdk's limit: its serializer writes the annotation
+    for value in values:
         text = value.get("value")
         if isinstance(text, str) and max_length is not None and len(text) > max_length:
             value["value"] = _plain(strip_string(text, max_length=max_length))
@@ -86,45 +89,41 @@ def finish(event: Event, max_length: int | None) -> None:
     event["exception"] = keep_serialized(exception)  # type: ignore[typeddict-item]
 
 
-def keep_modules(event: Event, hint: Hint) -> Event:
-    """The installed packages' names and versions are plain strings: no walk needed."""
-    modules = event.get("modules")
-    if isinstance(modules, dict):
-        event["modules"] = keep_serialized(modules)
-    return event
-
-
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, AnnotatedValue) else value
 
 
 def add_source_context(event: Event, max_length: int | None) -> None:
-    """The five lines around each frame's line, read through linecache.
+    """The five lines around each frame's line, read through linecache."""
+    for value in (event.get("exception") or {}).get("values", []):
+        for frame in (value.get("stacktrace") or {}).get("frames", []):
+            source_context(frame, max_length)
+
+
+def source_context(frame: dict[str, Any], max_length: int | None) -> None:
+    """The five lines around the frame's line, read through linecache.
 
     The sdk asks each module's loader for its whole source on every frame of
     every event, uncached, and FastAPI's modules are large; linecache reads each
     file once (bench/README.md has the figures).
     """
-    for value in (event.get("exception") or {}).get("values", []):
-        for frame in (value.get("stacktrace") or {}).get("frames", []):
-            path, lineno = frame.get("abs_path"), frame.get("lineno")
-            if not path or not isinstance(lineno, int) or lineno < 1:
-                continue
-            lines = linecache.getlines(path)
-            if len(lines) < lineno:
-                continue
-            around = [
-                line.rstrip("\r\n")
-                for line in lines[max(0, lineno - 1 - _CONTEXT) : lineno + _CONTEXT]
-            ]
-            # A line of at most a quarter of the limit in characters is within it in
-            # bytes too, and the sdk's trim returns it as it is.
-            strip = (
-                around
-                if max_length is None or max(map(len, around), default=0) * 4 <= max_length
-                else [_plain(strip_string(line, max_length=max_length)) for line in around]
-            )
-            at = min(lineno - 1, _CONTEXT)
-            frame["pre_context"] = strip[:at]
-            frame["context_line"] = strip[at]
-            frame["post_context"] = strip[at + 1 :]
+    path, lineno = frame.get("abs_path"), frame.get("lineno")
+    if not path or not isinstance(lineno, int) or lineno < 1:
+        return
+    lines = linecache.getlines(path)
+    if len(lines) < lineno:
+        return
+    around = [
+        line.rstrip("\r\n") for line in lines[max(0, lineno - 1 - _CONTEXT) : lineno + _CONTEXT]
+    ]
+    # A line of at most a quarter of the limit in characters is within it in
+    # bytes too, and the sdk's trim returns it as it is.
+    strip = (
+        around
+        if max_length is None or max(map(len, around), default=0) * 4 <= max_length
+        else [_plain(strip_string(line, max_length=max_length)) for line in around]
+    )
+    at = min(lineno - 1, _CONTEXT)
+    frame["pre_context"] = strip[:at]
+    frame["context_line"] = strip[at]
+    frame["post_context"] = strip[at + 1 :]

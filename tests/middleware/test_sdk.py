@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextvars
 import gzip
 import logging
+import sys
 import threading
 from datetime import UTC, datetime
+from types import FrameType, FunctionType
 from typing import Any
 
 import pytest
@@ -95,6 +97,95 @@ def test_event_from_exception_builds_an_unhandled_event() -> None:
         "test_event_from_exception_builds_an_unhandled_event"
     )
     assert hint["exc_info"][1] is error
+
+
+def _raised(error: BaseException) -> BaseException:
+    try:
+        raise error
+    except BaseException as exc:
+        return exc
+
+
+def test_exception_value_is_the_sdks_entry_without_its_stack_trace() -> None:
+    raised = OSError(2, "gone")
+    raised.add_note("while reading the spool")
+    error = _raised(raised)
+    options = sentry_sdk.Client(FAKE_DSN).options
+    mechanism = {"type": "test", "handled": False}
+    event, _ = _sdk.event_from_exception(error, client_options=options, mechanism=mechanism)
+    (expected,) = event["exception"]["values"]
+    del expected["stacktrace"]
+    value = _sdk.exception_value(error, options, mechanism)
+    assert value == expected
+    assert value["mechanism"]["meta"] == {"errno": {"number": 2}}
+    assert value["value"] == "[Errno 2] gone\nwhile reading the spool"
+
+
+def test_frame_template_is_the_sdks_frame_without_line_context_and_locals() -> None:
+    error = _raised(KeyError("x"))
+    options = sentry_sdk.Client(FAKE_DSN).options
+    event, _ = _sdk.event_from_exception(error, client_options=options)
+    (frame,) = event["exception"]["values"][0]["stacktrace"]["frames"]
+    assert error.__traceback__ is not None
+    template = _sdk.frame_template(error.__traceback__.tb_frame)
+    assert frame["lineno"] == error.__traceback__.tb_lineno
+    assert "vars" in frame
+    assert "context_line" in frame
+    assert template == {
+        k: v for k, v in frame.items() if k not in ("lineno", "vars") and "context" not in k
+    }
+    assert template["function"] == "_raised"
+
+
+def test_frames_from_code_alone_unless_data_collection_or_full_stack() -> None:
+    assert _sdk.frames_from_code_alone(sentry_sdk.Client(FAKE_DSN).options)
+    assert not _sdk.frames_from_code_alone(
+        sentry_sdk.Client(FAKE_DSN, add_full_stack=True).options
+    )
+    collect = sentry_sdk.Client(FAKE_DSN, data_collection={"frame_context_lines": False})
+    assert not _sdk.frames_from_code_alone(collect.options)
+
+
+def _frame_of_function(x: int) -> FrameType:
+    return sys._getframe()
+
+
+def _frame_of_hiding_function(hide: bool) -> FrameType:
+    __tracebackhide__ = hide
+    return sys._getframe()
+
+
+class _ClassBody:
+    frame = sys._getframe()  # its locals are a namespace, not declared names
+
+
+def test_hidden_by_code_agrees_with_should_hide_frame_or_defers_to_it() -> None:
+    function = _frame_of_function(1)
+    assert _sdk.hidden_by_code(function) is False
+    assert not _sdk.should_hide_frame(function)
+    assert _sdk.hidden_by_code(_ClassBody.frame) is None
+    globals_of_sdk = {"__name__": "sentry_sdk.client", "sys": sys}
+    in_sdk = FunctionType(_frame_of_function.__code__, globals_of_sdk)(1)
+    assert _sdk.hidden_by_code(in_sdk) is True
+    assert _sdk.should_hide_frame(in_sdk)
+    hiding, not_hiding = _frame_of_hiding_function(True), _frame_of_hiding_function(False)
+    assert _sdk.hidden_by_code(hiding) is None
+    assert _sdk.should_hide_frame(hiding)
+    assert not _sdk.should_hide_frame(not_hiding)
+
+
+def test_max_stack_frames_is_the_limit_past_which_the_sdk_sends_no_frames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _sdk.MAX_STACK_FRAMES == sentry_sdk.utils.MAX_STACK_FRAMES
+    monkeypatch.setattr(sentry_sdk.utils, "MAX_STACK_FRAMES", 1)
+    event, _ = _sdk.event_from_exception(_raised(KeyError("x")))
+    assert "frames" in event["exception"]["values"][0]["stacktrace"]
+    try:
+        raise _raised(KeyError("y"))  # two frames: this one and _raised's
+    except KeyError as exc:
+        event, _ = _sdk.event_from_exception(exc)
+    assert isinstance(event["exception"]["values"][0]["stacktrace"], _sdk.AnnotatedValue)
 
 
 def test_strip_string_and_safe_repr() -> None:
@@ -371,6 +462,61 @@ _JSON = st.recursive(
     ),
     max_leaves=40,
 )
+
+
+_SERIALIZE = {"max_request_body_size": "medium", "max_value_length": 12, "custom_repr": None}
+
+
+def _event_parts() -> dict[str, Any]:
+    return {
+        "level": "error",
+        "event_id": "0" * 32,
+        "timestamp": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "release": "r" * 20,  # trimmed
+        "server_name": None,
+        "count": 3,
+        "flag": True,
+        "ratio": float("inf"),
+        "transaction_info": {"source": _sdk.TransactionSource.ROUTE},
+        "tags": {"long": "t" * 20},
+        "request": {"headers": {"Authorization": _sdk.AnnotatedValue("[Filtered]", {"x": 1})}},
+        "extra": {"deep": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, "obj": object()},
+        "exception": _sdk.keep_serialized({"values": [{"type": "E", "value": "v" * 20}]}),
+        "breadcrumbs": {"values": [{"timestamp": datetime(2026, 1, 2, tzinfo=UTC)}]},
+    }
+
+
+def test_keep_event_is_serialised_as_the_serializer_serialises_the_event() -> None:
+    whole = _sdk.keep_event(_event_parts(), _SERIALIZE)
+    kept = serialize(whole, **_SERIALIZE)
+    walked = serialize(_event_parts(), **_SERIALIZE)
+    # object() has its own address in each event.
+    assert kept["extra"].pop("obj").startswith("<object")
+    assert walked["extra"].pop("obj").startswith("<object")
+    assert kept == walked
+    assert kept["_meta"]["release"] == {"": {"len": 20, "rem": [["!limit", "x", 9, 12]]}}
+    assert kept["exception"]["values"][0]["value"] == "v" * 20  # kept as it was
+    assert kept["timestamp"] == "2026-01-02T03:04:05.000006Z"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["level", "release", "tags", "extra", "n", "contexts"]),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+            ),
+            max_leaves=10,
+        ),
+    )
+)
+def test_keep_event_of_any_event_is_what_the_serializer_makes_of_it(event: dict[str, Any]) -> None:
+    assert serialize(_sdk.keep_event(event, _SERIALIZE), **_SERIALIZE) == serialize(
+        dict(event), **_SERIALIZE
+    )
 
 
 @settings(max_examples=100, deadline=None)

@@ -301,9 +301,13 @@ class Walker:
     def _small_frames(self, frames: list[Any]) -> Any:
         """Frames without locals or source lines (a lean event's), by their exact
         content: marshal's form of the whole stack is made in C at a few bytes a
-        frame, cheaper than a walk of its frames. One it cannot hold is walked."""
+        frame, cheaper than a walk of its frames. One it cannot hold is walked.
+
+        Version 2 of the format: later versions mark objects that have other
+        references (refcounts, not content), so equal stacks would get other keys.
+        Its bytes tell 1, 1.0 and True apart, and str from bytes."""
         try:
-            key = marshal.dumps(frames)
+            key = marshal.dumps(frames, 2)
         except (ValueError, TypeError):
             return [self.frame(frame) for frame in frames]
         found = self._small_stacks.get(key)

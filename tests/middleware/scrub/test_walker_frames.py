@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, cast
 
 import pytest
@@ -10,6 +11,7 @@ from sentry_sdk.types import Event
 
 from middleware.scrub.budget import MAX_EVENT_TEXT, MAX_TEXT
 from middleware.scrub.scrubber import Scrubber
+from middleware.scrub.walker import Walker
 
 FILTERED = "[Filtered]"
 TOKEN = "ghp_" + "Q1w2E3r4" * 5
@@ -172,3 +174,31 @@ def test_a_lean_stack_filtered_past_one_events_budget_is_whole_in_the_next() -> 
 
     assert starved["abs_path"] == FILTERED
     assert fed["abs_path"] == "/srv/late.py"
+
+
+def test_a_lean_stack_is_walked_once_for_equal_stacks_built_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scrubber = Scrubber()
+    walked: list[object] = []
+    walk_frame = Walker.frame
+
+    def frame_walked(walker: Walker, frame: Any) -> Any:
+        walked.append(frame)
+        return walk_frame(walker, frame)
+
+    monkeypatch.setattr(Walker, "frame", frame_walked)
+    held = []
+    for i in range(3):
+        # Built apart, and one of its strings referenced elsewhere in one event:
+        # equal content, other reference counts.
+        stack = json.loads(json.dumps([small_frame(), small_frame(path="/srv/other.py")]))
+        if i == 1:
+            held.append(stack[0]["function"])
+        frames = frames_of(scrubber.scrub_event(event(*stack)))
+
+        assert [f["abs_path"] for f in frames] == [
+            f"/srv/{FILTERED}/app/views.py",
+            "/srv/other.py",
+        ]
+    assert len(walked) == 2

@@ -363,10 +363,13 @@ class Walker:
             hash(where)
         except TypeError:  # a list where a frame has a line or a path
             return scrubbed
-        done = marshal.dumps(scrubbed)
         # The walk's own result stays here, and the caller gets a copy: the strings
         # the walk's caches gave several frames stay shared in a stack's copy.
-        seen = marshal.loads(marshal.dumps(frame))  # noqa: S302 - a private copy
+        done = marshal.dumps(scrubbed)
+        # A private copy of the frame's containers; its strings are the frame's own,
+        # and an equal frame that shares them (a frame the caller built once) is
+        # compared by each string's identity, not its characters.
+        seen = _containers(frame)
         entry = _Frame(next(self._serials), seen, done, scrubbed)
         if len(self._frames) >= CACHED_FRAMES:
             self._frames.clear()
@@ -395,6 +398,15 @@ class _Frame:
         self.seen = seen
         self.done = done
         self.scrubbed = scrubbed
+
+
+def _containers(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {key: _containers(item) for key, item in value.items()}
+    if kind is list:
+        return [_containers(item) for item in value]
+    return value
 
 
 def _where(frame: dict[Any, Any]) -> tuple[Any, ...]:

@@ -202,3 +202,26 @@ def test_a_lean_stack_is_walked_once_for_equal_stacks_built_apart(
             "/srv/other.py",
         ]
     assert len(walked) == 2
+
+
+@pytest.mark.parametrize("part", ["vars", "pre_context"])
+def test_a_frame_its_caller_changes_after_the_scrub_is_not_taken_for_the_one_scrubbed(
+    part: str,
+) -> None:
+    scrubber = Scrubber()
+    held = frame()
+    held["vars"]["request"]["api_key"] = "'none'"
+    held["pre_context"] = ["def handle(request):"]
+    scrubber.scrub_event(event(held))
+    # The caller reuses its frame with a secret in it: a cache that kept the frame
+    # itself, not a copy, would hold the secret's frame with the old result.
+    if part == "vars":
+        held["vars"]["request"]["api_key"] = f"'{TOKEN}'"
+    else:
+        held["pre_context"].append(f"    token = {TOKEN!r}")
+    [scrubbed] = frames_of(scrubber.scrub_event(event(copy.deepcopy(held))))
+
+    if part == "vars":
+        assert scrubbed["vars"]["request"]["api_key"] == FILTERED
+    else:
+        assert scrubbed["pre_context"] == ["def handle(request):", f"    token = '{FILTERED}'"]

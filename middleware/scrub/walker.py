@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import itertools
 import marshal
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -62,9 +61,8 @@ class Walker:
         self._named: dict[str, tuple[str, bool]] = {}
         # Frames scrubbed before, by where they point and the types of their fields.
         self._frames: dict[tuple[Any, ...], list[_Frame]] = {}
-        # Stacks whose every frame was scrubbed before, by their frames' serials.
-        self._stacks: dict[tuple[int, ...], bytes] = {}
-        self._serials = itertools.count()
+        # Stacks whose every frame was scrubbed before, by their length and last frame.
+        self._stacks: dict[Any, _Stack] = {}
         # Stacks of frames without locals or source lines, by their marshal form.
         self._small_stacks: dict[bytes, bytes] = {}
 
@@ -264,39 +262,32 @@ class Walker:
         return self.walk_fields(frame, _FRAME_SECTIONS)
 
     def frames(self, frames: Any) -> Any:
-        """A stacktrace's frames: when each was scrubbed before, all of them in one copy.
+        """A stacktrace's frames: each one scrubbed before is handed out as a copy.
 
-        One copy of the list shares the strings its frames repeat (the framework's
-        ASGI scope, frame after frame), which a copy of each frame cannot. A stack
-        is kept once all its frames were seen before: one frame new in each event
-        (locals that change) would make every stack new.
+        A stack seen before, whole, is recognised in one comparison: the frames of
+        the framework's layers repeat from one event to the next.
         """
         if type(frames) is not list:
             return self.walk_each(frames, Walker.frame)
         if not any(type(f) is dict and ("vars" in f or "pre_context" in f) for f in frames):
             return self._small_frames(frames)
+        key = _stack_key(frames)
+        stack = self._stacks.get(key)
+        # == is exact where types cannot differ between equal values (see
+        # _seen_frame); the frames' fields are compared by type apart.
+        if stack is not None and stack.seen == frames and stack.types == _types(frames):
+            return [entry.copy() for entry in stack.entries]
         found = [self._seen_frame(frame) for frame in frames]
         if any(entry is None for entry in found):
             return [
-                self._new_frame(frame) if entry is None else marshal.loads(entry.done)  # noqa: S302 - bytes this walker wrote itself
+                self._new_frame(frame) if entry is None else entry.copy()
                 for frame, entry in zip(frames, found, strict=True)
             ]
-        seen = cast(list[_Frame], found)
-        serials = tuple(entry.serial for entry in seen)
-        whole = self._stacks.get(serials)
-        if whole is not None:
-            return marshal.loads(whole)  # noqa: S302 - as above
-        # A frame twice in the list (a layer used twice, on the same line) is in the
-        # copy as two objects: its second place holds a copy of its own.
-        kept, parts = set(), []
-        for entry in seen:
-            twice = entry.serial in kept
-            kept.add(entry.serial)
-            parts.append(marshal.loads(entry.done) if twice else entry.scrubbed)  # noqa: S302
+        entries = cast(list[_Frame], found)
         if len(self._stacks) >= CACHED_STACKS:
             self._stacks.clear()
-        self._stacks[serials] = marshal.dumps(parts)
-        return [marshal.loads(entry.done) for entry in seen]  # noqa: S302 - as above
+        self._stacks[key] = _Stack(entries, _types(frames))
+        return [entry.copy() for entry in entries]
 
     def _small_frames(self, frames: list[Any]) -> Any:
         """Frames without locals or source lines (a lean event's), by their exact
@@ -363,14 +354,10 @@ class Walker:
             hash(where)
         except TypeError:  # a list where a frame has a line or a path
             return scrubbed
-        # The walk's own result stays here, and the caller gets a copy: the strings
-        # the walk's caches gave several frames stay shared in a stack's copy.
-        done = marshal.dumps(scrubbed)
         # A private copy of the frame's containers; its strings are the frame's own,
         # and an equal frame that shares them (a frame the caller built once) is
         # compared by each string's identity, not its characters.
-        seen = _containers(frame)
-        entry = _Frame(next(self._serials), seen, done, scrubbed)
+        entry = _Frame(_containers(frame), scrubbed)
         if len(self._frames) >= CACHED_FRAMES:
             self._frames.clear()
         # The same line, reached with other locals (a layer that recurs in the stack).
@@ -378,7 +365,7 @@ class Walker:
         if len(same_line) >= FRAMES_PER_LINE:
             del same_line[0]
         same_line.append(entry)
-        return marshal.loads(done)  # noqa: S302 - as above
+        return entry.copy()
 
     def walk_each(self, value: Any, section: Section) -> Any:
         """A list, or Sentry's {"values": [...]}, of items of one kind."""
@@ -388,16 +375,61 @@ class Walker:
 
 
 class _Frame:
-    """A frame scrubbed before: as it was (a private copy), and scrubbed, as
-    marshal's bytes and as the walk made it (never handed out)."""
+    """A frame scrubbed before: as it was and as the walk made it (private copies),
+    and where the containers of the scrubbed frame are, to copy them alone."""
 
-    __slots__ = ("done", "scrubbed", "seen", "serial")
+    __slots__ = ("scrubbed", "seen", "skeleton")
 
-    def __init__(self, serial: int, seen: Any, done: bytes, scrubbed: Any) -> None:
-        self.serial = serial
+    def __init__(self, seen: Any, scrubbed: Any) -> None:
         self.seen = seen
-        self.done = done
         self.scrubbed = scrubbed
+        self.skeleton = _skeleton(scrubbed)
+
+    def copy(self) -> Any:
+        """New containers, which the caller may change; the strings are shared."""
+        return _fresh(self.scrubbed, self.skeleton)
+
+
+class _Stack:
+    """A stack whose frames were all scrubbed before, with the types of their fields."""
+
+    __slots__ = ("entries", "seen", "types")
+
+    def __init__(self, entries: list[_Frame], types: list[type]) -> None:
+        self.entries = entries
+        self.seen = [entry.seen for entry in entries]
+        self.types = types
+
+
+# Where each container is, within a container: (key or index, its own skeleton).
+Skeleton = tuple[tuple[Any, "Skeleton"], ...]
+
+
+def _skeleton(value: Any) -> Skeleton:
+    items = value.items() if type(value) is dict else enumerate(value)
+    return tuple(
+        (key, _skeleton(item)) for key, item in items if type(item) is dict or type(item) is list
+    )
+
+
+def _fresh(value: Any, skeleton: Skeleton) -> Any:
+    # dict.copy and list.copy copy in C; only the containers are visited in Python.
+    out = value.copy()
+    for key, inner in skeleton:
+        out[key] = _fresh(value[key], inner) if inner else value[key].copy()
+    return out
+
+
+def _stack_key(frames: list[Any]) -> Any:
+    last = frames[-1]
+    try:
+        return (len(frames), hash(_where(last))) if type(last) is dict else None
+    except TypeError:  # an unhashable field
+        return None
+
+
+def _types(frames: list[Any]) -> list[type]:
+    return [type(value) for frame in frames for value in frame.values()]
 
 
 def _containers(value: Any) -> Any:

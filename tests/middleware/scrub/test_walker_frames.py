@@ -225,3 +225,26 @@ def test_a_frame_its_caller_changes_after_the_scrub_is_not_taken_for_the_one_scr
         assert scrubbed["vars"]["request"]["api_key"] == FILTERED
     else:
         assert scrubbed["pre_context"] == ["def handle(request):", f"    token = '{FILTERED}'"]
+
+
+def test_a_stack_equal_to_one_scrubbed_before_but_for_a_number_type_in_an_inner_frame() -> None:
+    scrubber = Scrubber()
+    as_float, as_int = frame(line="    first()"), frame(line="    first()")
+    as_float["colno"], as_int["colno"] = float(CARD), CARD
+    for _ in range(3):
+        [kept, _] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_float), frame())))
+        [filtered, _] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_int), frame())))
+
+        assert kept["colno"] == float(CARD) and type(kept["colno"]) is float
+        assert filtered["colno"] == FILTERED
+
+
+def test_a_stack_whose_last_frame_is_no_dict_is_scrubbed_every_time() -> None:
+    scrubber = Scrubber()
+    for _ in range(3):
+        scrubbed: list[Any] = frames_of(
+            scrubber.scrub_event(event(frame(), cast(Any, f"at {TOKEN}")))
+        )
+
+        assert scrubbed[0]["vars"]["request"]["api_key"] == FILTERED
+        assert scrubbed[1] == f"at {FILTERED}"

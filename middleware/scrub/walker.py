@@ -234,12 +234,16 @@ class Walker:
         """A dict whose listed fields have their own treatment; the rest is loose."""
         if not isinstance(value, dict):
             return self.loose(value)
-        keys, values = self._keys, self._loose
+        keys, values, strict = self._keys, self._loose, self._strict
         out = {}
         for key, item in value.items():
             section = sections.get(key)
             if section is not None:
-                out[key] = section(self, item)
+                # A databag's string (a breadcrumb's message) scanned before: no call.
+                found = (
+                    strict.get(item) if section is Walker.strict and type(item) is str else None
+                )
+                out[key] = section(self, item) if found is None else found
                 continue
             if item is not None:
                 secret = keys.get(key) if type(key) is str else None
@@ -276,7 +280,7 @@ class Walker:
         # == is exact where types cannot differ between equal values (see
         # _seen_frame); the frames' fields are compared by type apart.
         if stack is not None and stack.seen == frames and stack.types == _types(frames):
-            return [entry.copy() for entry in stack.entries]
+            return stack.copy()
         found = [self._seen_frame(frame) for frame in frames]
         if any(entry is None for entry in found):
             return [
@@ -286,8 +290,8 @@ class Walker:
         entries = cast(list[_Frame], found)
         if len(self._stacks) >= CACHED_STACKS:
             self._stacks.clear()
-        self._stacks[key] = _Stack(entries, _types(frames))
-        return [entry.copy() for entry in entries]
+        stack = self._stacks[key] = _Stack(entries, _types(frames))
+        return stack.copy()
 
     def _small_frames(self, frames: list[Any]) -> Any:
         """Frames without locals or source lines (a lean event's), by their exact
@@ -393,30 +397,53 @@ class _Frame:
 class _Stack:
     """A stack whose frames were all scrubbed before, with the types of their fields."""
 
-    __slots__ = ("entries", "seen", "types")
+    __slots__ = ("scrubbed", "seen", "skeleton", "types")
 
     def __init__(self, entries: list[_Frame], types: list[type]) -> None:
-        self.entries = entries
         self.seen = [entry.seen for entry in entries]
         self.types = types
+        # A frame twice in the stack is copied in each place: two objects.
+        self.scrubbed = [entry.scrubbed for entry in entries]
+        self.skeleton = tuple(enumerate(entry.skeleton for entry in entries))
+
+    def copy(self) -> Any:
+        return _fresh(self.scrubbed, self.skeleton)
 
 
-# Where each container is, within a container: (key or index, its own skeleton).
-Skeleton = tuple[tuple[Any, "Skeleton"], ...]
+# Where each container is, within a container: (key or index, its own skeleton),
+# None for a list of lists that hold no container (a list of headers).
+Skeleton = tuple[tuple[Any, "Skeleton | None"], ...]
 
 
 def _skeleton(value: Any) -> Skeleton:
     items = value.items() if type(value) is dict else enumerate(value)
     return tuple(
-        (key, _skeleton(item)) for key, item in items if type(item) is dict or type(item) is list
+        (key, _inner(item)) for key, item in items if type(item) is dict or type(item) is list
     )
 
 
+def _inner(value: Any) -> Skeleton | None:
+    if (
+        type(value) is list
+        and value
+        and all(type(item) is list for item in value)
+        and not any(type(v) is dict or type(v) is list for item in value for v in item)
+    ):
+        return None
+    return _skeleton(value)
+
+
 def _fresh(value: Any, skeleton: Skeleton) -> Any:
-    # dict.copy and list.copy copy in C; only the containers are visited in Python.
+    # dict.copy and list.copy copy in C; only the containers that hold containers
+    # are visited in Python.
     out = value.copy()
     for key, inner in skeleton:
-        out[key] = _fresh(value[key], inner) if inner else value[key].copy()
+        if inner is None:
+            out[key] = [*map(list.copy, value[key])]
+        elif inner:
+            out[key] = _fresh(value[key], inner)
+        else:
+            out[key] = value[key].copy()
     return out
 
 

@@ -380,71 +380,90 @@ class Walker:
 
 class _Frame:
     """A frame scrubbed before: as it was and as the walk made it (private copies),
-    and where the containers of the scrubbed frame are, to copy them alone."""
+    and how to copy the scrubbed frame."""
 
-    __slots__ = ("scrubbed", "seen", "skeleton")
+    __slots__ = ("copier", "scrubbed", "seen")
 
     def __init__(self, seen: Any, scrubbed: Any) -> None:
         self.seen = seen
         self.scrubbed = scrubbed
-        self.skeleton = _skeleton(scrubbed)
+        self.copier = _Copier(scrubbed)
 
     def copy(self) -> Any:
-        """New containers, which the caller may change; the strings are shared."""
-        return _fresh(self.scrubbed, self.skeleton)
+        return self.copier.copy()
 
 
 class _Stack:
     """A stack whose frames were all scrubbed before, with the types of their fields."""
 
-    __slots__ = ("scrubbed", "seen", "skeleton", "types")
+    __slots__ = ("copier", "seen", "types")
 
     def __init__(self, entries: list[_Frame], types: list[type]) -> None:
         self.seen = [entry.seen for entry in entries]
         self.types = types
         # A frame twice in the stack is copied in each place: two objects.
-        self.scrubbed = [entry.scrubbed for entry in entries]
-        self.skeleton = tuple(enumerate(entry.skeleton for entry in entries))
+        self.copier = _Copier([entry.scrubbed for entry in entries])
 
     def copy(self) -> Any:
-        return _fresh(self.scrubbed, self.skeleton)
+        return self.copier.copy()
 
 
-# Where each container is, within a container: (key or index, its own skeleton),
-# None for a list of lists that hold no container (a list of headers).
-Skeleton = tuple[tuple[Any, "Skeleton | None"], ...]
+_LEAF, _INNER, _PAIRS = 0, 1, 2
 
 
-def _skeleton(value: Any) -> Skeleton:
-    items = value.items() if type(value) is dict else enumerate(value)
-    return tuple(
-        (key, _inner(item)) for key, item in items if type(item) is dict or type(item) is list
-    )
+class _Copier:
+    """New containers for a value that never changes, which the caller may change;
+    the strings are shared.
+
+    dict.copy and list.copy copy in C; the containers that hold containers are
+    listed once, in the order a walk reaches them, so a copy is one loop: no call,
+    no lookup of a key, per container.
+    """
+
+    __slots__ = ("inner", "plan", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        # (where the copy goes: the index of its parent's copy, under which key;
+        # the container copied; what it holds). The copies that hold containers
+        # are indexed in the order of the plan, the value's own first.
+        self.plan: list[tuple[int, Any, Any, int]] = []
+        self.inner = 0
+        self._list(value, 0)
+
+    def _list(self, value: Any, parent: int) -> None:
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, item in items:
+            if type(item) is dict or type(item) is list:
+                kind = _kind(item)
+                self.plan.append((parent, key, item, kind))
+                if kind == _INNER:
+                    self.inner += 1
+                    self._list(item, self.inner)
+
+    def copy(self) -> Any:
+        made = [self.value.copy()]
+        for parent, key, value, kind in self.plan:
+            if kind == _LEAF:
+                made[parent][key] = value.copy()
+            elif kind == _INNER:
+                made[parent][key] = copy = value.copy()
+                made.append(copy)
+            else:
+                made[parent][key] = [*map(list.copy, value)]
+        return made[0]
 
 
-def _inner(value: Any) -> Skeleton | None:
-    if (
-        type(value) is list
-        and value
-        and all(type(item) is list for item in value)
-        and not any(type(v) is dict or type(v) is list for item in value for v in item)
+def _kind(value: Any) -> int:
+    items = value.values() if type(value) is dict else value
+    if not any(type(item) is dict or type(item) is list for item in items):
+        return _LEAF
+    if type(value) is list and all(
+        type(item) is list and not any(type(v) is dict or type(v) is list for v in item)
+        for item in value
     ):
-        return None
-    return _skeleton(value)
-
-
-def _fresh(value: Any, skeleton: Skeleton) -> Any:
-    # dict.copy and list.copy copy in C; only the containers that hold containers
-    # are visited in Python.
-    out = value.copy()
-    for key, inner in skeleton:
-        if inner is None:
-            out[key] = [*map(list.copy, value[key])]
-        elif inner:
-            out[key] = _fresh(value[key], inner)
-        else:
-            out[key] = value[key].copy()
-    return out
+        return _PAIRS
+    return _INNER
 
 
 def _stack_key(frames: list[Any]) -> Any:

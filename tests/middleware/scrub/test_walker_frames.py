@@ -248,3 +248,34 @@ def test_a_stack_whose_last_frame_is_no_dict_is_scrubbed_every_time() -> None:
 
         assert scrubbed[0]["vars"]["request"]["api_key"] == FILTERED
         assert scrubbed[1] == f"at {FILTERED}"
+
+
+def _spoil(value: Any) -> None:
+    """Change every container in `value`, as a caller that edits its event may."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _spoil(item)
+        value["spoiled"] = True
+    elif isinstance(value, list):
+        for item in value:
+            _spoil(item)
+        value.append("spoiled")
+
+
+def test_every_container_of_a_stack_handed_out_again_is_its_own() -> None:
+    scrubber = Scrubber()
+    rich = frame()
+    rich["vars"].update(
+        headers=[["b'host'", "b'example'"], ["b'accept'", "b'*/*'"]],
+        rows=[{"id": "1", "tags": ["a"]}, {"id": "2"}],
+        nested=[["a", ["b"]], []],
+        deep={"one": {"two": {"three": ["x"]}}},
+    )
+    stack = [rich, frame(line="    other()")]
+    sent = [frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack)))) for _ in range(4)]
+    for frames in sent[1:3]:
+        _spoil(frames)
+    again = frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack))))
+
+    assert sent[3] == sent[0] and again == sent[0]
+    assert "spoiled" not in str(sent[0])

@@ -277,9 +277,7 @@ class Walker:
             return self._small_frames(frames)
         key = _stack_key(frames)
         stack = self._stacks.get(key)
-        # == is exact where types cannot differ between equal values (see
-        # _seen_frame); the frames' fields are compared by type apart.
-        if stack is not None and stack.seen == frames and stack.types == _types(frames):
+        if stack is not None and stack.matches(frames):
             return stack.copy()
         found = [self._seen_frame(frame) for frame in frames]
         if any(entry is None for entry in found):
@@ -290,7 +288,7 @@ class Walker:
         entries = cast(list[_Frame], found)
         if len(self._stacks) >= CACHED_STACKS:
             self._stacks.clear()
-        stack = self._stacks[key] = _Stack(entries, _types(frames))
+        stack = self._stacks[key] = _Stack(entries)
         return stack.copy()
 
     def _small_frames(self, frames: list[Any]) -> Any:
@@ -394,15 +392,30 @@ class _Frame:
 
 
 class _Stack:
-    """A stack whose frames were all scrubbed before, with the types of their fields."""
+    """A stack whose frames were all scrubbed before."""
 
-    __slots__ = ("copier", "seen", "types")
+    __slots__ = ("copier", "numbers", "seen", "types")
 
-    def __init__(self, entries: list[_Frame], types: list[type]) -> None:
+    def __init__(self, entries: list[_Frame]) -> None:
         self.seen = [entry.seen for entry in entries]
-        self.types = types
+        # == is exact where types cannot differ between equal values (see
+        # _seen_frame): in a kept frame, only a field that holds a number (1, 1.0
+        # and True are equal) has its type compared apart.
+        self.numbers = [
+            (i, key)
+            for i, frame in enumerate(self.seen)
+            for key, value in frame.items()
+            if type(value) in _NUMBERS
+        ]
+        self.types = self._types(self.seen)
         # A frame twice in the stack is copied in each place: two objects.
         self.copier = _Copier([entry.scrubbed for entry in entries])
+
+    def _types(self, frames: list[Any]) -> list[type]:
+        return [type(frames[i][key]) for i, key in self.numbers]
+
+    def matches(self, frames: list[Any]) -> bool:
+        return self.seen == frames and self._types(frames) == self.types
 
     def copy(self) -> Any:
         return self.copier.copy()
@@ -474,8 +487,7 @@ def _stack_key(frames: list[Any]) -> Any:
         return None
 
 
-def _types(frames: list[Any]) -> list[type]:
-    return [type(value) for frame in frames for value in frame.values()]
+_NUMBERS = (int, float, bool)
 
 
 def _containers(value: Any) -> Any:

@@ -372,8 +372,24 @@ class Walker:
     def walk_each(self, value: Any, section: Section) -> Any:
         """A list, or Sentry's {"values": [...]}, of items of one kind."""
         if isinstance(value, list):
+            if type(section) is Fields:
+                # Breadcrumbs, exceptions: one call an item, not two.
+                walk, sections = self.walk_fields, section.sections
+                return [walk(item, sections) for item in value]
             return [section(self, item) for item in value]
         return self.walk_fields(value, {"values": lambda w, v: w.walk_each(v, section)})
+
+
+class Fields:
+    """The section of a dict whose listed fields have their own treatment."""
+
+    __slots__ = ("sections",)
+
+    def __init__(self, sections: Mapping[str, Section]) -> None:
+        self.sections = sections
+
+    def __call__(self, walker: Walker, value: Any) -> Any:
+        return walker.walk_fields(value, self.sections)
 
 
 class _Frame:

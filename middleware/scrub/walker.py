@@ -28,6 +28,7 @@ _NAME = re.compile(r"[^\s=:]{1,100}")
 CACHED_FRAMES = 256
 FRAMES_PER_LINE = 4
 CACHED_STACKS = 64
+STACKS_ALIKE = 4
 _FRAME_SECTIONS: Mapping[str, Section] = MappingProxyType(
     {"vars": lambda walker, value: walker.strict(value)}
 )
@@ -61,8 +62,9 @@ class Walker:
         self._named: dict[str, tuple[str, bool]] = {}
         # Frames scrubbed before, by where they point and the types of their fields.
         self._frames: dict[tuple[Any, ...], list[_Frame]] = {}
-        # Stacks whose every frame was scrubbed before, by their length and last frame.
-        self._stacks: dict[Any, _Stack] = {}
+        # Stacks whose every frame was scrubbed before, by their length and last frame;
+        # a few per key, the most recent last.
+        self._stacks: dict[Any, list[_Stack]] = {}
         # Stacks of frames without locals or source lines, by their marshal form.
         self._small_stacks: dict[bytes, bytes] = {}
 
@@ -276,9 +278,9 @@ class Walker:
         if not any(type(f) is dict and ("vars" in f or "pre_context" in f) for f in frames):
             return self._small_frames(frames)
         key = _stack_key(frames)
-        stack = self._stacks.get(key)
-        if stack is not None and stack.matches(frames):
-            return stack.copy()
+        for stack in self._stacks.get(key, ()):
+            if stack.matches(frames):
+                return stack.copy()
         found = [self._seen_frame(frame) for frame in frames]
         if any(entry is None for entry in found):
             return [
@@ -288,7 +290,12 @@ class Walker:
         entries = cast(list[_Frame], found)
         if len(self._stacks) >= CACHED_STACKS:
             self._stacks.clear()
-        stack = self._stacks[key] = _Stack(entries)
+        # Stacks that end alike (one error reached by several routes).
+        alike = self._stacks.setdefault(key, [])
+        if len(alike) >= STACKS_ALIKE:
+            del alike[0]
+        stack = _Stack(entries)
+        alike.append(stack)
         return stack.copy()
 
     def _small_frames(self, frames: list[Any]) -> Any:

@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 from sentry_sdk.types import Event
 
+from middleware.scrub import walker as walker_module
 from middleware.scrub.budget import MAX_EVENT_TEXT, MAX_TEXT
 from middleware.scrub.scrubber import Scrubber
 from middleware.scrub.walker import Walker
@@ -279,3 +280,27 @@ def test_every_container_of_a_stack_handed_out_again_is_its_own() -> None:
 
     assert sent[3] == sent[0] and again == sent[0]
     assert "spoiled" not in str(sent[0])
+
+
+def test_stacks_that_end_alike_are_each_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    scrubber = Scrubber()
+    kept: list[object] = []
+    stack_type = walker_module._Stack
+
+    def stack_made(entries: Any) -> Any:
+        kept.append(entries)
+        return stack_type(entries)
+
+    monkeypatch.setattr(walker_module, "_Stack", stack_made)
+    # One error reached by two routes: same length, same last frame.
+    routes = [
+        [frame(line="    route_a(request)"), frame()],
+        [frame(line="    route_b(request)"), frame()],
+    ]
+    for _ in range(4):
+        for route in routes:
+            frames = frames_of(scrubber.scrub_event(event(*copy.deepcopy(route))))
+
+            assert frames[0]["context_line"] == route[0]["context_line"]
+            assert frames[1]["vars"]["request"]["api_key"] == FILTERED
+    assert len(kept) == 2

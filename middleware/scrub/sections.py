@@ -38,7 +38,10 @@ def _request(walker: Walker, request: Any) -> Any:
 
 def _headers(walker: Walker, headers: Any) -> Any:
     if isinstance(headers, dict):
-        return {walker.loose(k): _header(walker, k, v) for k, v in headers.items()}
+        return {
+            walker.named(k)[0] if type(k) is str else walker.loose(k): _header(walker, k, v)
+            for k, v in headers.items()
+        }
     if isinstance(headers, list):
         return [
             [walker.loose(h[0]), _header(walker, h[0], h[1])]

@@ -451,9 +451,9 @@ class _Copier:
     """New containers for a value that never changes, which the caller may change;
     the strings are shared.
 
-    dict.copy and list.copy copy in C; the containers that hold containers are
-    listed once, in the order a walk reaches them, so a copy is one loop: no call,
-    no lookup of a key, per container.
+    dict.copy and list.copy copy in C; every container is listed once, with its
+    parent's copy and its key, in the order a walk reaches it, so a copy is one
+    loop: no call and no lookup of a key per container.
     """
 
     __slots__ = ("inner", "plan", "value")

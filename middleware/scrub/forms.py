@@ -62,6 +62,8 @@ class OwnSecrets:
         self._percent = re.compile("|".join(map(percent_pattern, inline))) if inline else None
 
     def __call__(self, text: str) -> str:
+        # A test per form: `in` runs in C and skips ahead, where one `re` alternation
+        # of the forms measured slower (it tries them at most positions).
         for secret in self._inline:
             if secret in text:
                 text = text.replace(secret, FILTERED)

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from middleware.scrub.keys import FILTERED, SPAN_COUNTS, normalize_key
-from middleware.scrub.walker import Section, Walker
+from middleware.scrub.walker import Fields, Section, Walker
 
 COOKIES = frozenset({"cookie", "set_cookie", "cookies"})
 
@@ -38,7 +38,10 @@ def _request(walker: Walker, request: Any) -> Any:
 
 def _headers(walker: Walker, headers: Any) -> Any:
     if isinstance(headers, dict):
-        return {walker.loose(k): _header(walker, k, v) for k, v in headers.items()}
+        return {
+            walker.named(k)[0] if type(k) is str else walker.loose(k): _header(walker, k, v)
+            for k, v in headers.items()
+        }
     if isinstance(headers, list):
         return [
             [walker.loose(h[0]), _header(walker, h[0], h[1])]
@@ -50,12 +53,16 @@ def _headers(walker: Walker, headers: Any) -> Any:
 
 
 def _header(walker: Walker, name: Any, value: Any) -> Any:
-    cookie = isinstance(name, str) and normalize_key(name) in COOKIES
-    if cookie and not walker.hide_pii and isinstance(value, str):
+    if (
+        not walker.hide_pii
+        and isinstance(value, str)
+        and isinstance(name, str)
+        and normalize_key(name) in COOKIES
+    ):
         return _cookie_names(value)
     if walker.secret_key(name):
         return FILTERED
-    return walker.strict(value)
+    return walker.string(value, strict=True) if type(value) is str else walker.strict(value)
 
 
 def _cookie_names(header: str) -> str:
@@ -152,7 +159,7 @@ def _get(data: Any, key: str) -> Any:
 
 def fields(sections: Mapping[str, Section]) -> Section:
     """The section of a dict whose listed fields have their own treatment."""
-    return lambda walker, value: walker.walk_fields(value, sections)
+    return Fields(sections)
 
 
 def each(section: Section) -> Section:

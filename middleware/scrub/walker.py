@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import itertools
 import marshal
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +28,7 @@ _NAME = re.compile(r"[^\s=:]{1,100}")
 CACHED_FRAMES = 256
 FRAMES_PER_LINE = 4
 CACHED_STACKS = 64
+STACKS_ALIKE = 4
 _FRAME_SECTIONS: Mapping[str, Section] = MappingProxyType(
     {"vars": lambda walker, value: walker.strict(value)}
 )
@@ -62,9 +62,9 @@ class Walker:
         self._named: dict[str, tuple[str, bool]] = {}
         # Frames scrubbed before, by where they point and the types of their fields.
         self._frames: dict[tuple[Any, ...], list[_Frame]] = {}
-        # Stacks whose every frame was scrubbed before, by their frames' serials.
-        self._stacks: dict[tuple[int, ...], bytes] = {}
-        self._serials = itertools.count()
+        # Stacks whose every frame was scrubbed before, by their length and last frame;
+        # a few per key, the most recent last.
+        self._stacks: dict[Any, list[_Stack]] = {}
         # Stacks of frames without locals or source lines, by their marshal form.
         self._small_stacks: dict[bytes, bytes] = {}
 
@@ -236,12 +236,16 @@ class Walker:
         """A dict whose listed fields have their own treatment; the rest is loose."""
         if not isinstance(value, dict):
             return self.loose(value)
-        keys, values = self._keys, self._loose
+        keys, values, strict = self._keys, self._loose, self._strict
         out = {}
         for key, item in value.items():
             section = sections.get(key)
             if section is not None:
-                out[key] = section(self, item)
+                # A databag's string (a breadcrumb's message) scanned before: no call.
+                found = (
+                    strict.get(item) if section is Walker.strict and type(item) is str else None
+                )
+                out[key] = section(self, item) if found is None else found
                 continue
             if item is not None:
                 secret = keys.get(key) if type(key) is str else None
@@ -264,46 +268,46 @@ class Walker:
         return self.walk_fields(frame, _FRAME_SECTIONS)
 
     def frames(self, frames: Any) -> Any:
-        """A stacktrace's frames: when each was scrubbed before, all of them in one copy.
+        """A stacktrace's frames: each one scrubbed before is handed out as a copy.
 
-        One copy of the list shares the strings its frames repeat (the framework's
-        ASGI scope, frame after frame), which a copy of each frame cannot. A stack
-        is kept once all its frames were seen before: one frame new in each event
-        (locals that change) would make every stack new.
+        A stack seen before, whole, is recognised in one comparison: the frames of
+        the framework's layers repeat from one event to the next.
         """
         if type(frames) is not list:
             return self.walk_each(frames, Walker.frame)
         if not any(type(f) is dict and ("vars" in f or "pre_context" in f) for f in frames):
             return self._small_frames(frames)
+        key = _stack_key(frames)
+        for stack in self._stacks.get(key, ()):
+            if stack.matches(frames):
+                return stack.copy()
         found = [self._seen_frame(frame) for frame in frames]
         if any(entry is None for entry in found):
             return [
-                self._new_frame(frame) if entry is None else marshal.loads(entry.done)  # noqa: S302 - bytes this walker wrote itself
+                self._new_frame(frame) if entry is None else entry.copy()
                 for frame, entry in zip(frames, found, strict=True)
             ]
-        seen = cast(list[_Frame], found)
-        serials = tuple(entry.serial for entry in seen)
-        whole = self._stacks.get(serials)
-        if whole is not None:
-            return marshal.loads(whole)  # noqa: S302 - as above
-        # A frame twice in the list (a layer used twice, on the same line) is in the
-        # copy as two objects: its second place holds a copy of its own.
-        kept, parts = set(), []
-        for entry in seen:
-            twice = entry.serial in kept
-            kept.add(entry.serial)
-            parts.append(marshal.loads(entry.done) if twice else entry.scrubbed)  # noqa: S302
+        entries = cast(list[_Frame], found)
         if len(self._stacks) >= CACHED_STACKS:
             self._stacks.clear()
-        self._stacks[serials] = marshal.dumps(parts)
-        return [marshal.loads(entry.done) for entry in seen]  # noqa: S302 - as above
+        # Stacks that end alike (one error reached by several routes).
+        alike = self._stacks.setdefault(key, [])
+        if len(alike) >= STACKS_ALIKE:
+            del alike[0]
+        stack = _Stack(entries)
+        alike.append(stack)
+        return stack.copy()
 
     def _small_frames(self, frames: list[Any]) -> Any:
         """Frames without locals or source lines (a lean event's), by their exact
         content: marshal's form of the whole stack is made in C at a few bytes a
-        frame, cheaper than a walk of its frames. One it cannot hold is walked."""
+        frame, cheaper than a walk of its frames. One it cannot hold is walked.
+
+        Version 2 of the format: later versions mark objects that have other
+        references (refcounts, not content), so equal stacks would get other keys.
+        Its bytes tell 1, 1.0 and True apart, and str from bytes."""
         try:
-            key = marshal.dumps(frames)
+            key = marshal.dumps(frames, 2)
         except (ValueError, TypeError):
             return [self.frame(frame) for frame in frames]
         found = self._small_stacks.get(key)
@@ -359,11 +363,10 @@ class Walker:
             hash(where)
         except TypeError:  # a list where a frame has a line or a path
             return scrubbed
-        done = marshal.dumps(scrubbed)
-        # The walk's own result stays here, and the caller gets a copy: the strings
-        # the walk's caches gave several frames stay shared in a stack's copy.
-        seen = marshal.loads(marshal.dumps(frame))  # noqa: S302 - a private copy
-        entry = _Frame(next(self._serials), seen, done, scrubbed)
+        # A private copy of the frame's containers; its strings are the frame's own,
+        # and an equal frame that shares them (a frame the caller built once) is
+        # compared by each string's identity, not its characters.
+        entry = _Frame(_containers(frame), scrubbed)
         if len(self._frames) >= CACHED_FRAMES:
             self._frames.clear()
         # The same line, reached with other locals (a layer that recurs in the stack).
@@ -371,26 +374,152 @@ class Walker:
         if len(same_line) >= FRAMES_PER_LINE:
             del same_line[0]
         same_line.append(entry)
-        return marshal.loads(done)  # noqa: S302 - as above
+        return entry.copy()
 
     def walk_each(self, value: Any, section: Section) -> Any:
         """A list, or Sentry's {"values": [...]}, of items of one kind."""
         if isinstance(value, list):
+            if type(section) is Fields:
+                # Breadcrumbs, exceptions: one call an item, not two.
+                walk, sections = self.walk_fields, section.sections
+                return [walk(item, sections) for item in value]
             return [section(self, item) for item in value]
         return self.walk_fields(value, {"values": lambda w, v: w.walk_each(v, section)})
 
 
+class Fields:
+    """The section of a dict whose listed fields have their own treatment."""
+
+    __slots__ = ("sections",)
+
+    def __init__(self, sections: Mapping[str, Section]) -> None:
+        self.sections = sections
+
+    def __call__(self, walker: Walker, value: Any) -> Any:
+        return walker.walk_fields(value, self.sections)
+
+
 class _Frame:
-    """A frame scrubbed before: as it was (a private copy), and scrubbed, as
-    marshal's bytes and as the walk made it (never handed out)."""
+    """A frame scrubbed before: as it was and as the walk made it (private copies),
+    and how to copy the scrubbed frame."""
 
-    __slots__ = ("done", "scrubbed", "seen", "serial")
+    __slots__ = ("copier", "scrubbed", "seen")
 
-    def __init__(self, serial: int, seen: Any, done: bytes, scrubbed: Any) -> None:
-        self.serial = serial
+    def __init__(self, seen: Any, scrubbed: Any) -> None:
         self.seen = seen
-        self.done = done
         self.scrubbed = scrubbed
+        self.copier = _Copier(scrubbed)
+
+    def copy(self) -> Any:
+        return self.copier.copy()
+
+
+class _Stack:
+    """A stack whose frames were all scrubbed before."""
+
+    __slots__ = ("copier", "numbers", "seen", "types")
+
+    def __init__(self, entries: list[_Frame]) -> None:
+        self.seen = [entry.seen for entry in entries]
+        # == is exact where types cannot differ between equal values (see
+        # _seen_frame): in a kept frame, only a field that holds a number (1, 1.0
+        # and True are equal) has its type compared apart.
+        self.numbers = [
+            (i, key)
+            for i, frame in enumerate(self.seen)
+            for key, value in frame.items()
+            if type(value) in _NUMBERS
+        ]
+        self.types = self._types(self.seen)
+        # A frame twice in the stack is copied in each place: two objects.
+        self.copier = _Copier([entry.scrubbed for entry in entries])
+
+    def _types(self, frames: list[Any]) -> list[type]:
+        return [type(frames[i][key]) for i, key in self.numbers]
+
+    def matches(self, frames: list[Any]) -> bool:
+        return self.seen == frames and self._types(frames) == self.types
+
+    def copy(self) -> Any:
+        return self.copier.copy()
+
+
+_LEAF, _INNER, _PAIRS = 0, 1, 2
+
+
+class _Copier:
+    """New containers for a value that never changes, which the caller may change;
+    the strings are shared.
+
+    dict.copy and list.copy copy in C; every container is listed once, with its
+    parent's copy and its key, in the order a walk reaches it, so a copy is one
+    loop: no call and no lookup of a key per container.
+    """
+
+    __slots__ = ("inner", "plan", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        # (where the copy goes: the index of its parent's copy, under which key;
+        # the container copied; what it holds). The copies that hold containers
+        # are indexed in the order of the plan, the value's own first.
+        self.plan: list[tuple[int, Any, Any, int]] = []
+        self.inner = 0
+        self._list(value, 0)
+
+    def _list(self, value: Any, parent: int) -> None:
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, item in items:
+            if type(item) is dict or type(item) is list:
+                kind = _kind(item)
+                self.plan.append((parent, key, item, kind))
+                if kind == _INNER:
+                    self.inner += 1
+                    self._list(item, self.inner)
+
+    def copy(self) -> Any:
+        made = [self.value.copy()]
+        for parent, key, value, kind in self.plan:
+            if kind == _LEAF:
+                made[parent][key] = value.copy()
+            elif kind == _INNER:
+                made[parent][key] = copy = value.copy()
+                made.append(copy)
+            else:
+                made[parent][key] = [*map(list.copy, value)]
+        return made[0]
+
+
+def _kind(value: Any) -> int:
+    items = value.values() if type(value) is dict else value
+    if not any(type(item) is dict or type(item) is list for item in items):
+        return _LEAF
+    if type(value) is list and all(
+        type(item) is list and not any(type(v) is dict or type(v) is list for v in item)
+        for item in value
+    ):
+        return _PAIRS
+    return _INNER
+
+
+def _stack_key(frames: list[Any]) -> Any:
+    last = frames[-1]
+    try:
+        return (len(frames), hash(_where(last))) if type(last) is dict else None
+    except TypeError:  # an unhashable field
+        return None
+
+
+_NUMBERS = (int, float, bool)
+
+
+def _containers(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {key: _containers(item) for key, item in value.items()}
+    if kind is list:
+        return [_containers(item) for item in value]
+    return value
 
 
 def _where(frame: dict[Any, Any]) -> tuple[Any, ...]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, cast
 
 import pytest
 from sentry_sdk.types import Event
 
+from middleware.scrub import walker as walker_module
 from middleware.scrub.budget import MAX_EVENT_TEXT, MAX_TEXT
 from middleware.scrub.scrubber import Scrubber
+from middleware.scrub.walker import Walker
 
 FILTERED = "[Filtered]"
 TOKEN = "ghp_" + "Q1w2E3r4" * 5
@@ -172,3 +175,132 @@ def test_a_lean_stack_filtered_past_one_events_budget_is_whole_in_the_next() -> 
 
     assert starved["abs_path"] == FILTERED
     assert fed["abs_path"] == "/srv/late.py"
+
+
+def test_a_lean_stack_is_walked_once_for_equal_stacks_built_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scrubber = Scrubber()
+    walked: list[object] = []
+    walk_frame = Walker.frame
+
+    def frame_walked(walker: Walker, frame: Any) -> Any:
+        walked.append(frame)
+        return walk_frame(walker, frame)
+
+    monkeypatch.setattr(Walker, "frame", frame_walked)
+    held = []
+    for i in range(3):
+        # Built apart, and one of its strings referenced elsewhere in one event:
+        # equal content, other reference counts.
+        stack = json.loads(json.dumps([small_frame(), small_frame(path="/srv/other.py")]))
+        if i == 1:
+            held.append(stack[0]["function"])
+        frames = frames_of(scrubber.scrub_event(event(*stack)))
+
+        assert [f["abs_path"] for f in frames] == [
+            f"/srv/{FILTERED}/app/views.py",
+            "/srv/other.py",
+        ]
+    assert len(walked) == 2
+
+
+@pytest.mark.parametrize("part", ["vars", "pre_context"])
+def test_a_frame_its_caller_changes_after_the_scrub_is_not_taken_for_the_one_scrubbed(
+    part: str,
+) -> None:
+    scrubber = Scrubber()
+    held = frame()
+    held["vars"]["request"]["api_key"] = "'none'"
+    held["pre_context"] = ["def handle(request):"]
+    scrubber.scrub_event(event(held))
+    # The caller reuses its frame with a secret in it: a cache that kept the frame
+    # itself, not a copy, would hold the secret's frame with the old result.
+    if part == "vars":
+        held["vars"]["request"]["api_key"] = f"'{TOKEN}'"
+    else:
+        held["pre_context"].append(f"    token = {TOKEN!r}")
+    [scrubbed] = frames_of(scrubber.scrub_event(event(copy.deepcopy(held))))
+
+    if part == "vars":
+        assert scrubbed["vars"]["request"]["api_key"] == FILTERED
+    else:
+        assert scrubbed["pre_context"] == ["def handle(request):", f"    token = '{FILTERED}'"]
+
+
+def test_a_stack_equal_to_one_scrubbed_before_but_for_a_number_type_in_an_inner_frame() -> None:
+    scrubber = Scrubber()
+    as_float, as_int = frame(line="    first()"), frame(line="    first()")
+    as_float["colno"], as_int["colno"] = float(CARD), CARD
+    for _ in range(3):
+        [kept, _] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_float), frame())))
+        [filtered, _] = frames_of(scrubber.scrub_event(event(copy.deepcopy(as_int), frame())))
+
+        assert kept["colno"] == float(CARD) and type(kept["colno"]) is float
+        assert filtered["colno"] == FILTERED
+
+
+def test_a_stack_whose_last_frame_is_no_dict_is_scrubbed_every_time() -> None:
+    scrubber = Scrubber()
+    for _ in range(3):
+        scrubbed: list[Any] = frames_of(
+            scrubber.scrub_event(event(frame(), cast(Any, f"at {TOKEN}")))
+        )
+
+        assert scrubbed[0]["vars"]["request"]["api_key"] == FILTERED
+        assert scrubbed[1] == f"at {FILTERED}"
+
+
+def _spoil(value: Any) -> None:
+    """Change every container in `value`, as a caller that edits its event may."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _spoil(item)
+        value["spoiled"] = True
+    elif isinstance(value, list):
+        for item in value:
+            _spoil(item)
+        value.append("spoiled")
+
+
+def test_every_container_of_a_stack_handed_out_again_is_its_own() -> None:
+    scrubber = Scrubber()
+    rich = frame()
+    rich["vars"].update(
+        headers=[["b'host'", "b'example'"], ["b'accept'", "b'*/*'"]],
+        rows=[{"id": "1", "tags": ["a"]}, {"id": "2"}],
+        nested=[["a", ["b"]], []],
+        deep={"one": {"two": {"three": ["x"]}}},
+    )
+    stack = [rich, frame(line="    other()")]
+    sent = [frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack)))) for _ in range(4)]
+    for frames in sent[1:3]:
+        _spoil(frames)
+    again = frames_of(scrubber.scrub_event(event(*copy.deepcopy(stack))))
+
+    assert sent[3] == sent[0] and again == sent[0]
+    assert "spoiled" not in str(sent[0])
+
+
+def test_stacks_that_end_alike_are_each_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    scrubber = Scrubber()
+    kept: list[object] = []
+    stack_type = walker_module._Stack
+
+    def stack_made(entries: Any) -> Any:
+        kept.append(entries)
+        return stack_type(entries)
+
+    monkeypatch.setattr(walker_module, "_Stack", stack_made)
+    # One error reached by two routes: same length, same last frame.
+    routes = [
+        [frame(line="    route_a(request)"), frame()],
+        [frame(line="    route_b(request)"), frame()],
+    ]
+    for _ in range(4):
+        for route in routes:
+            frames = frames_of(scrubber.scrub_event(event(*copy.deepcopy(route))))
+
+            assert frames[0]["context_line"] == route[0]["context_line"]
+            assert frames[1]["vars"]["request"]["api_key"] == FILTERED
+    assert len(kept) == 2

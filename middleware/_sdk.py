@@ -15,7 +15,7 @@ import logging
 import math
 import sys
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextvars import Token
 from copy import deepcopy
 from datetime import UTC, datetime
@@ -496,13 +496,18 @@ class _WholeEvent(dict[str, Any]):
     # any of its parts: the parts already in wire form are then passed along here
     # instead of as one node each, and the rest go through the serializer after all.
     serialize_options: dict[str, Any]
+    # Parts added by the scope's processors that this event is sent without.
+    left_out: frozenset[str]
 
     def __sentry_repr__(self) -> dict[str, Any]:
         max_length = self.serialize_options.get("max_value_length")
+        left_out = self.left_out
         kept: dict[str, Any] = {}
         rest: dict[str, Any] = {}
         for name, part in self.items():
             kind = type(part)
+            if name in left_out:
+                continue
             if kind is _Serialized:
                 kept[name] = dict(part)
             elif kind is datetime:
@@ -521,7 +526,9 @@ class _WholeEvent(dict[str, Any]):
         return kept
 
 
-def keep_event(event: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+def keep_event(
+    event: Mapping[str, Any], options: Mapping[str, Any], *, left_out: Collection[str] = ()
+) -> dict[str, Any]:
     """`event`, to hand to the client: serialised part by part, not node by node.
 
     The client serialises an event with the options it was given, as this does
@@ -529,8 +536,11 @@ def keep_event(event: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str
     event (the installed modules, request data, the scrubber's replacements) is
     still serialised here, each part in wire form passed along as it is: the
     serializer's visit of each top-level part cost more than this look at it.
+    The parts named in `left_out` are not sent, whoever added them: the
+    serializer runs after the scope's processors and before `before_send`.
     """
     whole = _WholeEvent(event)
+    whole.left_out = frozenset(left_out)
     whole.serialize_options = {
         "max_request_body_size": options.get("max_request_body_size"),
         "max_value_length": options.get("max_value_length"),

@@ -83,8 +83,10 @@ def capture_failure(exc: BaseException, mechanism: str) -> Captured:
     if context is not None:
         event.setdefault("contexts", {})["storm"] = context
     # The scope's processors add their parts to this same event, the installed
-    # modules among them.
-    whole = cast(Event, keep_event(event, options))
+    # modules among them. A lean event goes without them, as without locals and
+    # source: they are the same for every event of the process, and the full
+    # events of its storm, sent before it, carry them.
+    whole = cast(Event, keep_event(event, options, left_out=() if full else ("modules",)))
     event_id = sentry_sdk.get_current_scope().capture_event(whole, hint=hint)
     if event_id is not None:
         return Captured(event_id)

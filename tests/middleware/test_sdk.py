@@ -499,6 +499,15 @@ def test_keep_event_is_serialised_as_the_serializer_serialises_the_event() -> No
     assert kept["timestamp"] == "2026-01-02T03:04:05.000006Z"
 
 
+def test_keep_event_leaves_out_what_it_is_told_to_whoever_added_it() -> None:
+    whole = _sdk.keep_event({"level": "error"}, _SERIALIZE, left_out=("modules",))
+    whole["modules"] = {"sentry-sdk": "2"}  # as the sdk's modules processor adds them
+    whole["tags"] = {"a": "b"}
+    assert serialize(whole, **_SERIALIZE) == {"level": "error", "tags": {"a": "b"}}
+    kept = _sdk.keep_event({"level": "error", "modules": {"x": "1"}}, _SERIALIZE)
+    assert serialize(kept, **_SERIALIZE)["modules"] == {"x": "1"}
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.dictionaries(

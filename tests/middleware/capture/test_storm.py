@@ -116,8 +116,11 @@ async def test_past_the_limit_events_arrive_lean_and_none_is_lost(
         assert innermost(event)["vars"] == {"host": "'db.internal'"}
         assert "raise ConnectionError" in innermost(event)["context_line"]
         assert storm_of(event) is None
+        assert "sentry-sdk" in event["modules"]
     for event in lean:
         assert "vars" not in innermost(event)
+        # Nor the installed modules: the same in every event, sent with the full ones.
+        assert "modules" not in event
         assert all(
             "context_line" not in f
             for f in event["exception"]["values"][-1]["stacktrace"]["frames"]

@@ -192,8 +192,12 @@ def fork_scopes(
     `set_tag()` and `add_event_processor()` would leave it: written here, in the
     fork's own containers, rather than by three more calls on every request.
     """
-    current = _fork(Scope.get_current_scope(), breadcrumbs=True)
-    isolation = _fork(Scope.get_isolation_scope(), breadcrumbs=False)
+    # The context's scopes as get_current_scope() and get_isolation_scope() find
+    # them, without their calls when there are some.
+    parent = _current_scope.get()
+    current = _fork(Scope.get_current_scope() if parent is None else parent, breadcrumbs=True)
+    parent = _isolation_scope.get()
+    isolation = _fork(Scope.get_isolation_scope() if parent is None else parent, breadcrumbs=False)
     isolation._propagation_context = PropagationContext()
     isolation._tags[tag[0]] = tag[1]
     isolation._event_processors.append(processor)

@@ -22,6 +22,7 @@ from middleware._sdk import (
     active_client,
     fork_scopes,
     has_tracing_enabled,
+    named,
     restore_scopes,
     start_trace,
 )
@@ -122,7 +123,8 @@ class RequestContextMiddleware:
             # The request in a scope of its own: sentry_sdk.isolation_scope(), entered by hand.
             # What only an event needs is read from the request when one is built.
             sentry_scope, current_scope, tokens = fork_scopes(("request_id", request_id), events)
-            fresh_name(current_scope)
+            if named(current_scope):
+                fresh_name(current_scope)
             if (
                 self.body_limit
                 and scope["type"] == "http"

@@ -16,7 +16,6 @@ from middleware._sdk import (
     Transaction,
     TransactionSource,
     has_tracing_enabled,
-    named,
     parent_sampled,
     set_sample_rate,
 )
@@ -157,14 +156,14 @@ class TracingOptions:
 
 
 def fresh_name(current: sentry_sdk.Scope) -> None:
-    """Give the request's current scope a name of its own.
+    """Give the request's current scope a name of its own, if it inherited one.
 
     The scope is a fork: it inherits any name set outside a request (custom, so
     name_event would keep it). A fork that inherited none is left unnamed, which
-    name_event treats as the request's first name.
+    name_event treats as the request's first name: the caller looks with
+    `named()` first, on every request, and calls this only then.
     """
-    if named(current):
-        current.set_transaction_name(UNMATCHED, source=TransactionSource.ROUTE)
+    current.set_transaction_name(UNMATCHED, source=TransactionSource.ROUTE)
 
 
 def provisional_url(scope: Scope, path: str) -> str:

@@ -27,6 +27,7 @@ from sentry_sdk import consts
 from sentry_sdk import integrations as _integrations
 from sentry_sdk import scope as _scope
 from sentry_sdk import serializer as _serializer
+from sentry_sdk import utils as _utils
 from sentry_sdk._types import AnnotatedValue
 from sentry_sdk.client import BaseClient, NonRecordingClient
 from sentry_sdk.consts import DEFAULT_ADD_FULL_STACK, EndpointType
@@ -47,7 +48,6 @@ from sentry_sdk.utils import (
     capture_internal_exceptions,
     event_from_exception,
     format_timestamp,
-    has_data_collection_enabled,
     iter_stacks,
     safe_repr,
     serialize_frame,
@@ -463,9 +463,11 @@ def frames_from_code_alone(options: dict[str, Any]) -> bool:
     Not when `data_collection` decides what frames carry, nor when `add_full_stack`
     merges the calling stack into them.
     """
-    return not has_data_collection_enabled(options) and not options.get(
-        "add_full_stack", DEFAULT_ADD_FULL_STACK
-    )
+    # Older sdks have no data_collection option: their frames follow include_* alone.
+    data_collection = getattr(_utils, "has_data_collection_enabled", None)
+    if data_collection is not None and data_collection(options):
+        return False
+    return not options.get("add_full_stack", DEFAULT_ADD_FULL_STACK)
 
 
 def serialize_vars(

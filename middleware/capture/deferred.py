@@ -48,7 +48,10 @@ def _about(record: logging.LogRecord, errors: list[BaseException]) -> bool:
 
 def flush_deferred_logs(state: RequestState, exc: BaseException | None) -> None:
     """Send the held-back error records, minus those carrying an error already sent."""
-    records, state.deferred_logs = state.deferred_logs or [], None
+    # Ended: a task that outlives the request or job logs straight through.
+    records, state.deferred_logs = state.deferred_logs, None
+    if not records:
+        return  # nearly every request: nothing was held back
     errors = state.captured if exc is None else [*state.captured, exc]
     for send, record in records:
         if not _about(record, errors):

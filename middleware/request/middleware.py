@@ -218,11 +218,7 @@ class RequestContextMiddleware:
                 await error_response(state.request_id, event_id)(scope, receive, send_wrapper)
             raise
         finally:
-            if state.deferred_logs:
-                flush_deferred_logs(state, exc)
-            else:
-                # Ended: a task that outlives the request logs straight through.
-                state.deferred_logs = None
+            flush_deferred_logs(state, exc)
 
     def _capture(self, scope: Scope, error: Exception, state: RequestState) -> str | None:
         """Capture `error` once per request: server_error() may have captured it already."""

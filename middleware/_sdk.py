@@ -161,19 +161,10 @@ def active_client() -> BaseClient | None:
     The sdk's get_client() builds a new NonRecordingClient for each call that
     finds no active client: with Sentry off, for every request.
     """
-    # Unrolled, as get_client() is: this runs at the start of every request.
-    scope: Scope | None = _current_scope.get()
-    client: BaseClient | None = None if scope is None else scope.client
-    if client is not None and client.is_active():
-        return client
-    scope = _isolation_scope.get()
-    client = None if scope is None else scope.client
-    if client is not None and client.is_active():
-        return client
-    scope = _scope._global_scope
-    client = None if scope is None else scope.client
-    if client is not None and client.is_active():
-        return client
+    for scope in (_current_scope.get(), _isolation_scope.get(), _scope._global_scope):
+        client = None if scope is None else scope.client
+        if client is not None and client.is_active():
+            return client
     return None
 
 
@@ -245,8 +236,8 @@ def _fork(scope: Scope, *, breadcrumbs: bool) -> Scope:
     """`Scope.__copy__`, written out for the request path.
 
     The sdk's copy goes through `copy.copy` for the breadcrumbs and
-    `copy.deepcopy` for the feature flags even when there are none: on every
-    request, for both scopes, that is a third of the fork. Without breadcrumbs
+    `copy.deepcopy` for the feature flags even when there are none, on every
+    request and for both scopes. Without breadcrumbs
     the copy gets an empty buffer, as `clear_breadcrumbs()` leaves one.
     """
     if not _FORK_BY_HAND:

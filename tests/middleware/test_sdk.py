@@ -29,9 +29,23 @@ from tests.support import FAKE_DSN, CapturingTransport, EnvelopeServer, free_por
 
 
 def _client(transport: CapturingTransport, **options: object) -> sentry_sdk.Client:
+    """A client on the global scope; without integrations unless `options` name some,
+    as the sdk's Starlette integration would patch Starlette for every later test."""
+    options.setdefault("default_integrations", False)
     client = sentry_sdk.Client(FAKE_DSN, transport=transport, **options)  # type: ignore[arg-type]
     sentry_sdk.get_global_scope().set_client(client)
     return client
+
+
+def _unset(transport: CapturingTransport) -> sentry_sdk.Client:
+    """A client without integrations, set on no scope."""
+    return sentry_sdk.Client(FAKE_DSN, transport=transport, default_integrations=False)
+
+
+def _options(**options: object) -> dict[str, Any]:
+    """A client's resolved options, without setting up any integration (see _client)."""
+    client = sentry_sdk.Client(FAKE_DSN, default_integrations=False, **options)  # type: ignore[arg-type]
+    return client.options
 
 
 def test_annotated_value_is_what_the_scrubber_substitutes() -> None:
@@ -110,7 +124,7 @@ def test_exception_value_is_the_sdks_entry_without_its_stack_trace() -> None:
     raised = OSError(2, "gone")
     raised.add_note("while reading the spool")
     error = _raised(raised)
-    options = sentry_sdk.Client(FAKE_DSN).options
+    options = _options()
     mechanism = {"type": "test", "handled": False}
     event, _ = _sdk.event_from_exception(error, client_options=options, mechanism=mechanism)
     (expected,) = event["exception"]["values"]
@@ -123,7 +137,7 @@ def test_exception_value_is_the_sdks_entry_without_its_stack_trace() -> None:
 
 def test_frame_template_is_the_sdks_frame_without_line_context_and_locals() -> None:
     error = _raised(KeyError("x"))
-    options = sentry_sdk.Client(FAKE_DSN).options
+    options = _options()
     event, _ = _sdk.event_from_exception(error, client_options=options)
     (frame,) = event["exception"]["values"][0]["stacktrace"]["frames"]
     assert error.__traceback__ is not None
@@ -138,13 +152,11 @@ def test_frame_template_is_the_sdks_frame_without_line_context_and_locals() -> N
 
 
 def test_frames_from_code_alone_unless_data_collection_or_full_stack() -> None:
-    assert _sdk.frames_from_code_alone(sentry_sdk.Client(FAKE_DSN).options)
-    assert not _sdk.frames_from_code_alone(
-        sentry_sdk.Client(FAKE_DSN, add_full_stack=True).options
-    )
+    assert _sdk.frames_from_code_alone(_options())
+    assert not _sdk.frames_from_code_alone(_options(add_full_stack=True))
     if "data_collection" in _sdk.sdk_option_names():  # newer sdks only
-        collect = sentry_sdk.Client(FAKE_DSN, data_collection={"frame_context_lines": False})
-        assert not _sdk.frames_from_code_alone(collect.options)
+        collect = _options(data_collection={"frame_context_lines": False})
+        assert not _sdk.frames_from_code_alone(collect)
 
 
 def _frame_of_function(x: int) -> FrameType:
@@ -253,11 +265,11 @@ def test_active_client_is_the_active_client_get_client_finds_else_none() -> None
     clients = [_client(CapturingTransport())]
     assert _sdk.active_client() is clients[0] is sentry_sdk.get_client()
     with sentry_sdk.isolation_scope() as isolation:
-        clients.append(sentry_sdk.Client(FAKE_DSN, transport=CapturingTransport()))
+        clients.append(_unset(CapturingTransport()))
         isolation.set_client(clients[1])
         assert _sdk.active_client() is clients[1] is sentry_sdk.get_client()
         with sentry_sdk.new_scope() as current:
-            clients.append(sentry_sdk.Client(FAKE_DSN, transport=CapturingTransport()))
+            clients.append(_unset(CapturingTransport()))
             current.set_client(clients[2])
             assert _sdk.active_client() is clients[2] is sentry_sdk.get_client()
     for client in clients:
@@ -350,7 +362,7 @@ def test_fork_scopes_enters_what_isolation_scope_enters_and_restore_scopes_leave
     # The fork has a trace of its own.
     assert inside["contexts"]["trace"]["trace_id"] != after["contexts"]["trace"]["trace_id"]
     assert after["tags"] == {"outer": "isolation", "outer-current": "current"}
-    assert "processed" not in after["extra"]
+    assert "processed" not in after.get("extra", {})
     assert [c["message"] for c in after["breadcrumbs"]["values"]] == ["before the fork"]
 
 

@@ -162,9 +162,9 @@ def active_client() -> BaseClient | None:
     finds no active client: with Sentry off, for every request.
     """
     for scope in (_current_scope.get(), _isolation_scope.get(), _scope._global_scope):
-        client = None if scope is None else scope.client
-        if client is not None and client.is_active():
-            return client
+        # A scope always has a client: a NonRecordingClient until one is set.
+        if scope is not None and scope.client.is_active():
+            return scope.client
     return None
 
 

@@ -66,7 +66,7 @@ class Walker:
         # a few per key, the most recent last.
         self._stacks: dict[Any, list[_Stack]] = {}
         # Stacks of frames without locals or source lines, by their marshal form.
-        self._small_stacks: dict[bytes, bytes] = {}
+        self._small_stacks: dict[bytes, tuple[dict[str, Any], ...] | bytes] = {}
 
     def secret_key(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -305,24 +305,36 @@ class Walker:
 
         Version 2 of the format: later versions mark objects that have other
         references (refcounts, not content), so equal stacks would get other keys.
-        Its bytes tell 1, 1.0 and True apart, and str from bytes."""
+        Its bytes tell 1, 1.0 and True apart, and str from bytes.
+
+        A stack whose scrubbed frames hold nothing but scalars is kept as dicts: a
+        copy of each frame's dict is then a copy of the frame, made in C at a
+        fraction of what rebuilding the stack from marshal's bytes (how any other
+        is kept) would cost."""
         try:
             key = marshal.dumps(frames, 2)
         except (ValueError, TypeError):
             return [self.frame(frame) for frame in frames]
         found = self._small_stacks.get(key)
+        if isinstance(found, tuple):
+            return list(map(dict, found))
         if found is not None:
             return marshal.loads(found)  # noqa: S302 - bytes this walker wrote itself
         scrubbed = [self.frame(frame) for frame in frames]
         budget = current_budget()
         if budget is None or (budget.chars >= 0 and budget.items >= 0):
-            try:
-                done = marshal.dumps(scrubbed)
-            except (ValueError, TypeError):
-                return scrubbed
+            # Copies: the caller may change the frames it is given.
+            kept: tuple[dict[str, Any], ...] | bytes
+            if _flat(scrubbed):
+                kept = tuple(map(dict, scrubbed))
+            else:
+                try:
+                    kept = marshal.dumps(scrubbed)
+                except (ValueError, TypeError):
+                    return scrubbed
             if len(self._small_stacks) >= CACHED_STACKS:
                 self._small_stacks.clear()
-            self._small_stacks[key] = done
+            self._small_stacks[key] = kept
         return scrubbed
 
     def _seen_frame(self, frame: Any) -> _Frame | None:
@@ -558,3 +570,14 @@ def _plain(value: Any, depth: int) -> bool:
     if kind is list:
         return all(_plain(v, depth + 1) for v in value)
     return False
+
+
+def _flat(frames: list[Any]) -> bool:
+    """Whether each frame is a dict of scalars only (immutable, copied with the dict)."""
+    for frame in frames:
+        if type(frame) is not dict:
+            return False
+        for value in frame.values():
+            if type(value) not in _SCALARS:
+                return False
+    return True

@@ -264,6 +264,29 @@ def test_a_frame_repeated_in_a_stack_is_a_separate_object_each_time() -> None:
         assert [f["vars"]["n"] for f in frames] == ["edited", "x", "x"]
 
 
+def test_a_lean_stack_seen_before_is_handed_out_as_new_frames() -> None:
+    # No locals, no source lines: the stack is kept whole, by its content.
+    frame = {"function": "pay", "module": "token=abc", "lineno": 3, "in_app": True}
+    scrubber = Scrubber()
+
+    for _ in range(3):  # the last two times, from the cache
+        frames = _frames_of(scrubber, [frame] * 3)
+        assert frames == [{**frame, "module": f"token={FILTERED}"}] * 3
+        assert len({id(f) for f in frames}) == 3
+        frames[0]["module"] = "edited"
+        frames[1]["lineno"] = 4
+
+
+def test_a_lean_stack_holding_containers_is_never_handed_out_twice() -> None:
+    frame = {"function": "pay", "data": {"note": "token=abc"}}
+    scrubber = Scrubber()
+
+    for _ in range(3):
+        [scrubbed] = _frames_of(scrubber, [frame])
+        assert scrubbed == {"function": "pay", "data": {"note": f"token={FILTERED}"}}
+        scrubbed["data"]["note"] = "edited"
+
+
 def test_flags_named_as_secrets_are_kept_in_a_dict() -> None:
     extra = {"csrf": True, "token": False, "auth": None, "session": "abc123"}
 

@@ -109,6 +109,8 @@ class TextScrubber:
         if text in self.secrets:
             return FILTERED
         text = self.own(text)
+        if shapeless(text):
+            return text
         if "PRIVATE KEY-----" in text:
             text = _PEM.sub(FILTERED, text)
         if "=" in text or ":" in text or "'," in text or '",' in text:
@@ -133,6 +135,24 @@ class TextScrubber:
         if _MAY_BE_NUMBER(text):
             text = _NUMBER.sub(_number, text)
         return text
+
+
+def shapeless(text: str) -> bool:
+    """Whether `text` is an id or a time as the sdk and the request layer write them.
+
+    Lowercase hex digits with a letter among them (a trace, span, event or request
+    id), or a time in RFC 3339 form in UTC: none of the shapes above, nor Sentry's
+    server's rules, can match in one. Each needs a character these lack, or a run
+    of digits that stands alone as a word and is longer, or otherwise broken up,
+    than a time's. A configured secret can be in one, and is looked for before.
+    """
+    if not text.strip(_HEX_DIGITS):
+        return not text.isdigit()
+    return ":" in text and _UTC_TIME(text) is not None
+
+
+_HEX_DIGITS = "0123456789abcdef"
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z").fullmatch
 
 
 def _basic(match: re.Match[str]) -> str:

@@ -99,27 +99,29 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        request_id, replaced, trace_headers, announced = self._read_headers(scope)
         client = active_client()
+        if client is None:
+            # Sentry off: the request ID, its contextvar and the header. A scope
+            # forked for each request would be read by no one.
+            request_id, replaced = self._request_id(scope)
+            state = RequestState(request_id)
+            token = _current.set(state)
+            try:
+                if replaced or not self.lifespan_checked:
+                    self._arrived(request_id, replaced)
+                await self._call(scope, receive, send, state)
+            finally:
+                _current.reset(token)
+            return
+
+        request_id, replaced, trace_headers, announced = self._read_headers(scope)
         # With Sentry on, the request's state also holds what its events will say.
-        events = None if client is None else RequestEvents(request_id, self, scope, time.time())
-        state = RequestState(request_id) if events is None else events
-        token = _current.set(state)
+        events = RequestEvents(request_id, self, scope, time.time())
+        token = _current.set(events)
         tokens: ScopeTokens | None = None
         try:
-            if replaced:
-                # Never reflect the raw value: it may be an injection attempt.
-                logger.warning("invalid %s header replaced with %s", self.header_name, request_id)
-            if not self.lifespan_checked:
-                # Once, not per request: a lifespan runs before the first request.
-                self.lifespan_checked = True
-                if current() is None:
-                    self._warn_without_lifespan(sentry_sdk.get_client())
-            if client is None or events is None:
-                # Sentry off: the request ID, its contextvar and the header. A scope
-                # forked for each request would be read by no one.
-                await self._call(scope, receive, send, state)
-                return
+            if replaced or not self.lifespan_checked:
+                self._arrived(request_id, replaced)
             # The request in a scope of its own: sentry_sdk.isolation_scope(), entered by hand.
             # What only an event needs is read from the request when one is built.
             sentry_scope, current_scope, tokens = fork_scopes(("request_id", request_id), events)
@@ -144,25 +146,36 @@ class RequestContextMiddleware:
             traced = has_tracing_enabled(options)
             if not traced and session is None:
                 # Errors only, without release health: nothing to wrap the app in.
-                await self._call(scope, receive, send, state)
+                await self._call(scope, receive, send, events)
                 return
             with session or nullcontext():
                 sampled = traced and self.tracing.sampled(
                     scope, events.request_path, sentry_scope, options
                 )
                 if sampled is False:
-                    await self._call(scope, receive, send, state)
+                    await self._call(scope, receive, send, events)
                     return
                 if self.before_first_transaction is not None:
                     self.before_first_transaction()
                     self.before_first_transaction = None
                 path = events.request_path
                 with self.tracing.transaction(scope, path, trace_headers, sampled) as tx:
-                    await self._call(scope, receive, send, state, tx)
+                    await self._call(scope, receive, send, events, tx)
         finally:
             if tokens is not None:
                 restore_scopes(tokens)
             _current.reset(token)
+
+    def _arrived(self, request_id: str, replaced: bool) -> None:
+        """What the first request, or one whose id was replaced, says; in its context."""
+        if replaced:
+            # Never reflect the raw value: it may be an injection attempt.
+            logger.warning("invalid %s header replaced with %s", self.header_name, request_id)
+        if not self.lifespan_checked:
+            # Once, not per request: a lifespan runs before the first request.
+            self.lifespan_checked = True
+            if current() is None:
+                self._warn_without_lifespan(sentry_sdk.get_client())
 
     def _warn_without_lifespan(self, client: BaseClient) -> None:
         # Once: neither SentryLifespan nor init_from_environment() ran, so SENTRY_*
@@ -261,7 +274,19 @@ class RequestContextMiddleware:
                 body = True
         if incoming is None:
             return self.generator(), False, trace_headers, body
-        candidate: str = incoming.decode("latin-1")
+        return *self._checked(incoming), trace_headers, body
+
+    def _request_id(self, scope: Scope) -> tuple[str, bool]:
+        """The request ID, and whether a bad one was replaced: all Sentry off needs."""
+        key = self.header_key
+        for name, value in scope.get("headers", ()):
+            if name == key:
+                return self._checked(value)  # the first one, as _read_headers takes
+        return self.generator(), False
+
+    def _checked(self, incoming: bytes) -> tuple[str, bool]:
+        """The caller's request ID if the validator takes it, else a new one (and True)."""
+        candidate = incoming.decode("latin-1")
         if self.validator(candidate):
-            return candidate, False, trace_headers, body
-        return self.generator(), True, trace_headers, body
+            return candidate, False
+        return self.generator(), True

@@ -145,22 +145,38 @@ async def test_log_filter_adds_the_request_id(caplog: pytest.LogCaptureFixture) 
     assert ids["outside"] == "-"
 
 
+@pytest.fixture(params=["sentry off", "sentry on"])
+def sentry(request: pytest.FixtureRequest) -> CapturingTransport | None:
+    """The request layer reads the id on two paths: with Sentry off, and with it on."""
+    if request.param == "sentry off":
+        return None
+    transport: CapturingTransport = request.getfixturevalue("capture")
+    return transport
+
+
 async def test_the_replacement_warning_carries_the_new_request_id(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, sentry: CapturingTransport | None
 ) -> None:
     caplog.handler.addFilter(RequestIdFilter())
-    async with running(app_with(APIRoute("/ok", ok))) as client:
+    async with running(app_with(APIRoute("/ok", ok), transport=sentry)) as client:
         response = await client.get("/ok", headers={"X-Request-ID": "bad value"})
     (warning,) = [r for r in caplog.records if r.name == "middleware.request"]
     assert getattr(warning, "request_id", None) == response.headers["x-request-id"]
 
 
-async def test_only_the_first_request_id_header_counts() -> None:
-    async with running(app_with(APIRoute("/ok", ok))) as client:
+async def test_only_the_first_request_id_header_counts(sentry: CapturingTransport | None) -> None:
+    async with running(app_with(APIRoute("/ok", ok), transport=sentry)) as client:
         response = await client.get(
             "/ok", headers=[("X-Request-ID", "first-1"), ("X-Request-ID", "second-2")]
         )
+        replaced = await client.get(
+            "/ok", headers=[("X-Request-ID", "bad value"), ("X-Request-ID", "second-2")]
+        )
     assert response.headers.get_list("x-request-id") == ["first-1"]
+    assert response.json() == {"request_id": "first-1"}
+    # The first one is the request's, bad or not: a second cannot stand in for it.
+    assert replaced.headers["x-request-id"] not in ("bad value", "second-2")
+    assert replaced.json() == {"request_id": replaced.headers["x-request-id"]}
 
 
 async def test_custom_header_generator_and_validator() -> None:

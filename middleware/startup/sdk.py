@@ -65,11 +65,11 @@ def _reuse_auto_integrations(
 ) -> None:
     """Name the auto-enabling integrations an earlier init found, instead of looking again.
 
-    The sdk looks by importing every one of them, at each init: about 13 ms of
-    a lifespan start, which a test suite starting an app per test pays each
-    time. The same integrations are set up as the sdk would, and the sdk's
-    own look runs when nothing in the process has looked yet
-    (auto_integrations_found gives None).
+    The sdk looks by importing every one of them, at each init: most of what a
+    lifespan start costs with Sentry on (bench/README.md), which a test suite
+    starting an app per test pays each time. The same integrations are set up
+    as the sdk would, and the sdk's own look runs when nothing in the process
+    has looked yet (auto_integrations_found gives None).
     """
     disabled_types = {d if isinstance(d, type) else type(d) for d in disabled}
     given = [*options.get("integrations", ())]

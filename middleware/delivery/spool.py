@@ -13,7 +13,7 @@ machine (docs/adr/024-sentry-integration.md).
 
 The temporary files are made ahead of need, a few at a time, by a thread of
 the process, in a hidden folder of its own: creating a file waits for the
-file system's journal, which a busy disk makes ten times slower than writing
+file system's journal, which a busy disk makes many times slower than writing
 the envelope (bench/README.md), and an envelope is written while a request
 waits. The folder of a process that is gone is removed by the next reader.
 """

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -12,12 +14,47 @@ import httpx
 T = TypeVar("T")
 
 
+# Ports free_port() handed out in this process: none is handed out twice.
+_HANDED_OUT: set[int] = set()
+# How many ports below the kernel's ephemeral range free_port() draws from.
+_SPAN = 8000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server started next.
+
+    Drawn below the kernel's ephemeral range: a port the kernel picks (a server
+    bound to port 0, such as an envelope server started after this call, or a
+    client's outgoing connection) comes from that range, and could otherwise
+    take this one in the moment between this call and the server's bind.
+    """
+    low = _ephemeral_range()[0]
+    candidates = range(max(1024, low - _SPAN), low)
+    if len(candidates) < 1000:  # an ephemeral range from 1024 up: let the kernel pick
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+            return port
+    for _ in range(200):
+        port = random.choice(candidates)  # noqa: S311 - a port, not a secret
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise RuntimeError(f"no free port in {candidates.start}..{candidates.stop - 1}")
 
 
 def answers(url: str, timeout: float = 1.0) -> bool:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import socket
 
-from tests.support.wait import _ephemeral_range, free_port
+from tests.support.wait import ephemeral_low, free_port
 
 
 def test_free_ports_are_distinct_and_below_the_kernel_s_ephemeral_range() -> None:
-    low, _ = _ephemeral_range()
+    low = ephemeral_low()
     ports = [free_port() for _ in range(50)]
     assert len(set(ports)) == len(ports)
     assert all(port < low for port in ports)

@@ -20,12 +20,12 @@ _HANDED_OUT: set[int] = set()
 _SPAN = 8000
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range, whence it picks a port for a bind to 0."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def free_port() -> int:
@@ -36,7 +36,7 @@ def free_port() -> int:
     client's outgoing connection) comes from that range, and could otherwise
     take this one in the moment between this call and the server's bind.
     """
-    low = _ephemeral_range()[0]
+    low = ephemeral_low()
     candidates = range(max(1024, low - _SPAN), low)
     if len(candidates) < 1000:  # an ephemeral range from 1024 up: let the kernel pick
         with socket.socket() as sock:

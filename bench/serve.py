@@ -1,10 +1,14 @@
-"""Worker: serve one variant with uvicorn on loopback.
+"""Worker: serve one variant with uvicorn on a listening socket it inherits.
 
-python -m bench.serve VARIANT PORT
+python -m bench.serve VARIANT FD
+
+The parent binds and listens before it starts the worker, so no other process
+can take the port between the choice of a port and the server's bind.
 """
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import uvicorn
@@ -13,16 +17,11 @@ from bench.apps import build
 
 
 def main() -> None:
-    variant, port = sys.argv[1], int(sys.argv[2])
+    variant, fd = sys.argv[1], int(sys.argv[2])
+    sock = socket.socket(fileno=fd)  # family and type read from the descriptor
     # No access log: it would cost every variant the same and hide the differences.
-    uvicorn.run(
-        build(variant),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    config = uvicorn.Config(build(variant), log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":

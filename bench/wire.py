@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,23 +18,31 @@ SERVER_CPU = 0
 LOAD_CPU = 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# Loopback, whatever proxy the environment names.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _wait_ready(server: subprocess.Popen[bytes], port: int, timeout: float) -> None:
+def _listening() -> socket.socket:
+    """A socket on a free loopback port, listening: the server inherits it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(socket.SOMAXCONN)
+    return sock
+
+
+def _wait_ready(server: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+    """Until the app answers 200: the socket listens before the server runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"the server exited with {server.returncode}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
+            with _DIRECT.open(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:  # refused, reset, timed out, or an HTTP error status
+            pass
+        time.sleep(0.05)
     raise RuntimeError("the server did not start in time")
 
 
@@ -60,18 +69,21 @@ def measure(
     env: Mapping[str, str],
     cwd: Path,
 ) -> Result:
-    port = _free_port()
-    argv = [sys.executable, "-m", "bench.serve", variant, str(port)]
-    server = subprocess.Popen(
-        pinned(SERVER_CPU, argv),
-        env=dict(env),
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with _listening() as sock:
+        port = sock.getsockname()[1]
+        argv = [sys.executable, "-m", "bench.serve", variant, str(sock.fileno())]
+        server = subprocess.Popen(
+            pinned(SERVER_CPU, argv),
+            env=dict(env),
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(sock.fileno(),),
+        )
     try:
-        _wait_ready(server, port, timeout=30)
         url = f"http://127.0.0.1:{port}{path}"
+        # The always-failing route answers 500: readiness is asked of /ok.
+        _wait_ready(server, f"http://127.0.0.1:{port}/ok", timeout=30)
         run(url, warmup, connections, LOAD_CPU)
         before = cpu_seconds(server.pid)
         load = run(url, seconds, connections, LOAD_CPU)

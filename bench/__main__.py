@@ -32,6 +32,7 @@ OK_VARIANTS = [
     "bare",
     "stock",
     "correlation-id",
+    "id-only",
     "booty-off",
     "booty",
     "booty-spool",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DSN = "https://bench0123456789abcdef@sentry.invalid/1"
 
@@ -79,6 +81,49 @@ def correlation_id() -> FastAPI:
     return app
 
 
+_ID: ContextVar[str | None] = ContextVar("bench_request_id", default=None)
+
+
+class IdOnly:
+    """What the issue allows Sentry off to cost, and no more: a request id from
+    Booty's generator, its contextvar and the X-Request-ID header. No incoming
+    id is read, nothing is captured: the floor of any layer that gives each
+    request an id, measured on the same machine in the same run.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        from middleware.request.ids import RandomIds
+
+        self.app = app
+        self.ids = RandomIds()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = self.ids()
+        header = (b"x-request-id", request_id.encode("latin-1"))
+        token = _ID.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            _ID.reset(token)
+
+
+def id_only() -> FastAPI:
+    # Outside everything the app builds, where instrument() puts Booty's layer.
+    app = bare()
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: IdOnly(build())  # type: ignore[method-assign]
+    return app
+
+
 def booty() -> FastAPI:
     from middleware import SentryLifespan, instrument
 
@@ -118,6 +163,7 @@ VARIANTS = {
             "stock", "stock sentry-sdk integration, errors only", stock, patches_starlette=True
         ),
         Variant("correlation-id", "asgi-correlation-id (no Sentry)", correlation_id),
+        Variant("id-only", "request id, contextvar and header only (no Sentry)", id_only),
         Variant("booty-off", "Booty's stack, Sentry disabled", booty),
         Variant("booty", "Booty's stack, enabled, errors only", booty, _ENABLED),
         Variant(

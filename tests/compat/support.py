@@ -122,16 +122,24 @@ class Served:
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     async def wait_ready(self, client: httpx.AsyncClient) -> None:
+        """Until the app answers: any status (a root path may make /ok a 404), but
+        with the X-Request-ID the library puts on every response, so that another
+        process answering on the port is not taken for the server."""
         deadline = time.monotonic() + STARTUP_SECONDS
+        foreign = ""
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"{self.server} exited early:\n{self.tail()}")
+                raise AssertionError(f"{self.server} exited early{foreign}:\n{self.tail()}")
             try:
-                await client.get(f"{self.base_url}/ok", timeout=1)
-                return
+                response = await client.get(f"{self.base_url}/ok", timeout=1)
             except httpx.TransportError:
                 await asyncio.sleep(0.1)
-        raise AssertionError(f"{self.server} did not start:\n{self.tail()}")
+                continue
+            if "x-request-id" in response.headers:
+                return
+            foreign = f" (port {self.port} answered {response.status_code} without X-Request-ID)"
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.server} did not start{foreign}:\n{self.tail()}")
 
     def terminate(self, timeout: float = 30) -> int:
         self.process.send_signal(signal.SIGTERM)

@@ -265,6 +265,9 @@ def test_a_crash_loop_hits_the_start_limit(machine: Machine) -> None:
     machine.write_secrets("")
     (machine.etc / "release.env").write_bytes(release_env(head_sha(), "staging"))
     with socket.socket() as taken:
+        # An earlier test's connections to the service may still hold the port
+        # in TIME_WAIT; uvicorn, without SO_REUSEPORT, still cannot bind it.
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", machine.port))
         taken.listen()
         machine.systemctl("restart", "booty")
